@@ -1,0 +1,22 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="videosce",
+    version="0.1.0",
+    description="Video self-supervised pretraining with Similarity Contrastive Estimation (SCE)",
+    packages=find_packages(include=["videosce", "videosce.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        # torch 2.14.1 / torchvision 0.29.1 / av 18.1.0 are the tested set (DEPENDENCIES.md)
+        "torch>=2.4,<=2.14.1",
+        "torchvision>=0.19,<=0.29.1",
+        "av>=12,<20",
+        "numpy>=1.24",
+        "omegaconf>=2.3,<2.5",
+        "tqdm>=4.60",
+        "tensorboard>=2.14",
+    ],
+    extras_require={
+        "test": ["pytest>=7", "pytest-timeout>=2"],
+    },
+)

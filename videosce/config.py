@@ -1,0 +1,197 @@
+"""Strict, typed configuration: YAML + `key.sub=value` overrides, unknown keys and bad types rejected.
+
+Every value has one home here; builders receive only their own section. A bad key or value
+raises `ConfigError` whose message is one line naming the key.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, List, Optional, Sequence
+
+from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
+
+from videosce.errors import UserError
+
+DATA_FORMATS = ("ucf101", "hmdb51", "kinetics", "demo")
+
+
+class ConfigError(UserError, ValueError):
+    """A configuration problem, described in one line that names the key."""
+
+
+@dataclass
+class ModelConfig:
+    backbone: str = "r3d_18"
+    proj_hidden_dim: int = 1024  # SCE R3D-18 projector 512-1024-1024-256 (REFERENCE.md)
+    proj_dim: int = 256
+    pred_hidden_dim: int = 1024  # predictor 256-1024-256
+    dropout: float = 0.0  # before the classifier when finetuning
+
+
+@dataclass
+class DemoDataConfig:
+    videos_per_class: int = 40
+    num_frames: int = 32
+    size: int = 64
+    fps: int = 16
+    seed: int = 0
+
+
+@dataclass
+class DataConfig:
+    format: str = "ucf101"
+    video_root: str = MISSING
+    split_dir: str = MISSING
+    split: int = 1
+    decoder: str = "pyav"
+    num_workers: int = 4
+    frames: int = 8
+    stride: int = 4
+    size: int = 112
+    num_views: int = 2
+    crop_scale: List[float] = field(default_factory=lambda: [0.2, 0.766])  # SCE video recipe
+    crop_ratio: List[float] = field(default_factory=lambda: [0.75, 1.333])
+    eval_clips: int = 10
+    eval_short_side: int = 128
+    max_bad_fraction: float = 0.05
+    demo: DemoDataConfig = field(default_factory=DemoDataConfig)
+
+
+@dataclass
+class MethodConfig:
+    name: str = "sce"
+    coeff: float = 0.5  # lambda
+    temp: float = 0.1  # tau
+    temp_m: float = 0.05  # tau_m
+    queue_size: int = 65536
+    momentum: float = 0.99  # start of the cosine EMA schedule to 1
+    sym: bool = True
+
+
+@dataclass
+class OptimConfig:
+    name: str = "sgd"
+    lr: float = 0.1
+    weight_decay: float = 1e-6
+    momentum: float = 0.9
+    warmup_epochs: float = 0.0
+    scale_lr_by_batch: bool = False  # lr * global_batch / 256
+
+
+@dataclass
+class TrainerConfig:
+    max_epochs: int = 200
+    batch_size: int = 64
+    device: str = "auto"
+    log_every_n_steps: int = 10
+    save_every_n_epochs: int = 1
+    keep_last_k: int = 2
+    progress_bar: bool = True
+    grad_clip: float = 0.0
+
+
+@dataclass
+class EvalConfig:
+    retrieval_at_end: bool = True
+    ks: List[int] = field(default_factory=lambda: [1, 5, 10, 20, 50])
+    batch_size: int = 16
+
+
+@dataclass
+class Config:
+    output_dir: str = "outputs/run"
+    seed: int = 0
+    resume: Optional[str] = None
+    checkpoint: Any = None  # eval tools: a checkpoint path, "random", or a list of them
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+def _one_line(exc: OmegaConfBaseException) -> str:
+    return str(exc).strip().splitlines()[0]
+
+
+def _merge(base: DictConfig, other: DictConfig, source: str) -> DictConfig:
+    try:
+        return OmegaConf.merge(base, other)
+    except ConfigKeyError as exc:
+        key = getattr(exc, "full_key", None) or _one_line(exc)
+        raise ConfigError(f"{source}: unknown config key '{key}'") from None
+    except ValidationError as exc:
+        key = getattr(exc, "full_key", "?")
+        raise ConfigError(f"{source}: bad value for config key '{key}': {_one_line(exc)}") from None
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"{source}: {_one_line(exc)}") from None
+
+
+def _validate(cfg: DictConfig) -> None:
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise ConfigError(f"config key '{missing[0]}' is required but not set")
+    checks = [
+        ("data.format", cfg.data.format in DATA_FORMATS, f"must be one of {', '.join(DATA_FORMATS)}"),
+        ("data.split", 1 <= cfg.data.split <= 3, "must be 1, 2 or 3"),
+        ("data.frames", cfg.data.frames >= 1, "must be >= 1"),
+        ("data.stride", cfg.data.stride >= 1, "must be >= 1"),
+        ("data.num_views", cfg.data.num_views >= 1, "must be >= 1"),
+        ("data.crop_scale", len(cfg.data.crop_scale) == 2 and 0 < cfg.data.crop_scale[0] <= cfg.data.crop_scale[1] <= 1, "must be [min, max] within (0, 1]"),
+        ("data.max_bad_fraction", 0 <= cfg.data.max_bad_fraction <= 1, "must be within [0, 1]"),
+        ("method.coeff", 0 <= cfg.method.coeff <= 1, "must be within [0, 1]"),
+        ("method.temp", cfg.method.temp > 0, "must be > 0"),
+        ("method.temp_m", cfg.method.temp_m > 0, "must be > 0"),
+        ("method.queue_size", cfg.method.queue_size >= 1, "must be >= 1"),
+        ("method.momentum", 0 <= cfg.method.momentum <= 1, "must be within [0, 1]"),
+        ("trainer.max_epochs", cfg.trainer.max_epochs >= 1, "must be >= 1"),
+        ("trainer.batch_size", cfg.trainer.batch_size >= 1, "must be >= 1"),
+        ("optim.lr", cfg.optim.lr > 0, "must be > 0"),
+    ]
+    for key, ok, rule in checks:
+        if not ok:
+            raise ConfigError(f"bad value for config key '{key}': {OmegaConf.select(cfg, key)} {rule}")
+
+
+def load_config(path: Optional[str | Path] = None, overrides: Sequence[str] = ()) -> DictConfig:
+    """Schema defaults <- YAML file <- `key.sub=value` overrides, validated, read-only keys."""
+    cfg = OmegaConf.structured(Config)
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            loaded = OmegaConf.load(path)
+        except Exception as exc:  # yaml errors carry positions across several lines
+            raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+        cfg = _merge(cfg, loaded, str(path))
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override '{item}' must look like key.sub=value")
+        cfg = _merge(cfg, OmegaConf.from_dotlist([item]), f"override '{item}'")
+    _validate(cfg)
+    OmegaConf.set_readonly(cfg, True)
+    return cfg
+
+
+def save_config(cfg: DictConfig, path: str | Path) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(OmegaConf.to_yaml(cfg))
+
+
+def parse_cli(description: str, argv: Optional[Sequence[str]] = None) -> DictConfig:
+    """`--cfg file.yaml key=value ...` for the tools; a config error exits with one line."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--cfg", required=True, help="YAML config file")
+    parser.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. trainer.max_epochs=5")
+    args = parser.parse_args(argv)
+    try:
+        return load_config(args.cfg, args.overrides)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
