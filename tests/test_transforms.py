@@ -1,0 +1,51 @@
+import numpy as np
+import torch
+
+from videosce.data.transforms import EvalClipTransform, TrainClipTransform, random_resized_crop_box
+
+
+def moving_clip(t=8, h=64, w=80):
+    """A clip whose frames differ only by a moving bright bar, so per-frame geometry can be checked."""
+    clip = torch.zeros(t, h, w, 3, dtype=torch.uint8)
+    clip[..., 0] = torch.arange(w, dtype=torch.uint8)[None, None, :] * 3
+    clip[..., 1] = torch.arange(h, dtype=torch.uint8)[None, :, None] * 3
+    return clip
+
+
+def test_crop_box_inside_and_scale_respected():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        top, left, h, w = random_resized_crop_box(64, 80, (0.2, 0.766), (0.75, 1.333), rng)
+        assert 0 <= top and top + h <= 64 and 0 <= left and left + w <= 80
+        assert 0.15 <= h * w / (64 * 80) <= 0.8
+
+
+def test_same_geometry_for_all_frames_of_a_clip_and_different_between_clips():
+    clip = moving_clip()
+    transform = TrainClipTransform(32, jitter_p=0.0, grayscale_p=0.0)
+    rng = np.random.default_rng(0)
+    a, b = transform(clip, rng), transform(clip, rng)
+    assert a.shape == (3, 8, 32, 32)
+    # frames are identical in the input, so every output frame must be identical too
+    assert torch.allclose(a[:, 0], a[:, -1]) and torch.allclose(b[:, 0], b[:, -1])
+    assert not torch.allclose(a, b)
+
+
+def test_colour_jitter_and_grayscale_are_per_clip():
+    clip = moving_clip()
+    transform = TrainClipTransform(32, jitter_p=1.0, grayscale_p=1.0, flip_p=0.0, scale=(1.0, 1.0), ratio=(1.25, 1.25))
+    out = transform(clip, np.random.default_rng(1))
+    assert torch.allclose(out[0], out[1]) and torch.allclose(out[1], out[2])  # grayscale
+    assert torch.allclose(out[:, 0], out[:, 5], atol=1e-5)  # same jitter on every frame
+
+
+def test_deterministic_for_a_given_generator_state():
+    clip = moving_clip()
+    transform = TrainClipTransform(32)
+    assert torch.equal(transform(clip, np.random.default_rng(5)), transform(clip, np.random.default_rng(5)))
+
+
+def test_eval_transform_centre_crop():
+    out = EvalClipTransform(32, 40)(moving_clip())
+    assert out.shape == (3, 8, 32, 32)
+    assert torch.equal(out, EvalClipTransform(32, 40)(moving_clip()))

@@ -1,0 +1,266 @@
+"""Index readers for the official split files, and the multi-clip video dataset.
+
+Readers return `VideoRecord`s; they raise `SplitFormatError` naming file and line for a
+malformed entry, and report (never silently drop) listed videos missing on disk.
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from videosce.errors import UserError
+
+from .decoders import DecodeError, decode_frames, probe_video
+from .samplers import random_clips, uniform_clips
+
+log = logging.getLogger(__name__)
+
+SUBSETS = ("train", "test")
+
+
+class SplitFormatError(UserError, ValueError):
+    """A split/index file that does not follow the official format."""
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    path: Path
+    label: int
+
+
+@dataclass(frozen=True)
+class VideoIndex:
+    records: List[VideoRecord]
+    classes: List[str]
+
+
+def _lines(path: Path) -> List[Tuple[int, str]]:
+    if not path.is_file():
+        raise SplitFormatError(f"split file not found: {path}")
+    return [(n, line.strip()) for n, line in enumerate(path.read_text().splitlines(), 1) if line.strip()]
+
+
+def _check_subset(subset: str) -> None:
+    if subset not in SUBSETS:
+        raise ValueError(f"subset must be one of {SUBSETS}, got '{subset}'")
+
+
+def read_ucf101(video_root: str | Path, split_dir: str | Path, split: int, subset: str) -> VideoIndex:
+    """classInd.txt ("1 ApplyEyeMakeup"), trainlist0N.txt ("Class/v_x.avi 1"), testlist0N.txt ("Class/v_x.avi")."""
+    _check_subset(subset)
+    video_root, split_dir = Path(video_root), Path(split_dir)
+    class_file = split_dir / "classInd.txt"
+    classes: Dict[str, int] = {}
+    for n, line in _lines(class_file):
+        parts = line.split()
+        if len(parts) != 2 or not parts[0].isdigit():
+            raise SplitFormatError(f"{class_file}:{n}: expected '<index> <ClassName>', got '{line}'")
+        classes[parts[1]] = int(parts[0]) - 1
+    if sorted(classes.values()) != list(range(len(classes))):
+        raise SplitFormatError(f"{class_file}: class indices must be 1..{len(classes)} without gaps")
+    list_file = split_dir / f"{subset}list0{split}.txt"
+    records = []
+    for n, line in _lines(list_file):
+        parts = line.split()
+        rel = parts[0]
+        class_name = rel.split("/")[0]
+        if "/" not in rel or class_name not in classes or len(parts) > 2:
+            raise SplitFormatError(f"{list_file}:{n}: expected '<ClassName>/<file> [label]' with a class of classInd.txt, got '{line}'")
+        label = classes[class_name]
+        if len(parts) == 2 and int(parts[1]) - 1 != label:
+            raise SplitFormatError(f"{list_file}:{n}: label {parts[1]} contradicts class '{class_name}' ({label + 1})")
+        records.append(VideoRecord(video_root / rel, label))
+    names = [name for name, _ in sorted(classes.items(), key=lambda item: item[1])]
+    return VideoIndex(_existing(records, list_file), names)
+
+
+def read_hmdb51(video_root: str | Path, split_dir: str | Path, split: int, subset: str) -> VideoIndex:
+    """`<class>_test_split<N>.txt` with lines "<file.avi> <flag>", flag 1 = train, 2 = test, 0 = unused."""
+    _check_subset(subset)
+    video_root, split_dir = Path(video_root), Path(split_dir)
+    files = sorted(split_dir.glob(f"*_test_split{split}.txt"))
+    if not files:
+        raise SplitFormatError(f"no '*_test_split{split}.txt' files in {split_dir}")
+    classes = [f.name[: -len(f"_test_split{split}.txt")] for f in files]
+    wanted = "1" if subset == "train" else "2"
+    records = []
+    for label, (name, file) in enumerate(zip(classes, files)):
+        for n, line in _lines(file):
+            parts = line.split()
+            if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
+                raise SplitFormatError(f"{file}:{n}: expected '<file> <0|1|2>', got '{line}'")
+            if parts[1] == wanted:
+                records.append(VideoRecord(video_root / name / parts[0], label))
+    return VideoIndex(_existing(records, files[0].parent), classes)
+
+
+def read_kinetics(video_root: str | Path, split_dir: str | Path, subset: str) -> VideoIndex:
+    """Official CSV (label, youtube_id, time_start, time_end, split[, is_cc]); test = validate.csv.
+
+    Videos are found anywhere under `video_root` by name `<youtube_id>_<start:06d>_<end:06d>.<ext>`
+    (the usual downloader naming) or `<youtube_id>.<ext>`.
+    """
+    _check_subset(subset)
+    split_dir = Path(split_dir)
+    csv_file = split_dir / ("train.csv" if subset == "train" else "validate.csv")
+    if not csv_file.is_file():
+        raise SplitFormatError(f"split file not found: {csv_file}")
+    with csv_file.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        required = {"label", "youtube_id", "time_start", "time_end"}
+        if not required.issubset(reader.fieldnames or ()):
+            raise SplitFormatError(f"{csv_file}:1: header must contain {sorted(required)}, got {reader.fieldnames}")
+        rows = list(reader)
+    classes = sorted({row["label"] for row in rows})
+    label_of = {name: i for i, name in enumerate(classes)}
+    on_disk: Dict[str, Path] = {}
+    for dirpath, _, filenames in os.walk(video_root):
+        for filename in filenames:
+            on_disk.setdefault(Path(filename).stem, Path(dirpath) / filename)
+    records, missing = [], 0
+    for n, row in enumerate(rows, 2):
+        try:
+            stem = f"{row['youtube_id']}_{int(float(row['time_start'])):06d}_{int(float(row['time_end'])):06d}"
+        except ValueError:
+            raise SplitFormatError(f"{csv_file}:{n}: time_start/time_end must be numbers") from None
+        path = on_disk.get(stem) or on_disk.get(row["youtube_id"])
+        if path is None:
+            missing += 1
+        else:
+            records.append(VideoRecord(path, label_of[row["label"]]))
+    if missing:
+        log.warning("%s: %d of %d listed videos not found under %s; skipped", csv_file, missing, len(rows), video_root)
+    return VideoIndex(records, classes)
+
+
+def _existing(records: List[VideoRecord], source: Path) -> List[VideoRecord]:
+    present = [r for r in records if r.path.is_file()]
+    if len(present) < len(records):
+        example = next(r.path for r in records if not r.path.is_file())
+        log.warning("%s: %d of %d listed videos are missing (e.g. %s); skipped", source, len(records) - len(present), len(records), example)
+    return present
+
+
+def read_index(data_cfg, subset: str) -> VideoIndex:
+    """The records of `subset` ('train' | 'test') for `data.format`; demo data is generated if absent."""
+    fmt = data_cfg.format
+    if fmt == "demo":
+        from .demo import ensure_demo_dataset
+
+        root = Path(data_cfg.video_root).parent
+        if Path(data_cfg.split_dir).resolve() != (root / "splits").resolve():
+            raise SplitFormatError(f"demo data lives in <root>/videos and <root>/splits; got data.split_dir={data_cfg.split_dir}")
+        ensure_demo_dataset(root, **data_cfg.demo)
+        fmt = "ucf101"
+    if fmt == "ucf101":
+        index = read_ucf101(data_cfg.video_root, data_cfg.split_dir, data_cfg.split, subset)
+    elif fmt == "hmdb51":
+        index = read_hmdb51(data_cfg.video_root, data_cfg.split_dir, data_cfg.split, subset)
+    else:
+        index = read_kinetics(data_cfg.video_root, data_cfg.split_dir, subset)
+    if not index.records:
+        raise SplitFormatError(f"no readable videos for data.format={data_cfg.format} subset={subset} under {data_cfg.video_root}")
+    return index
+
+
+class VideoClipDataset(Dataset):
+    """Each item: `num_clips` clips of one video, decoded in one pass and augmented per clip.
+
+    Train mode draws clips at random positions and returns (list of clips, label, index); eval
+    mode takes uniformly spaced clips and returns (stacked clips (K,3,T,S,S), label, index).
+    Randomness is a function of (seed, epoch, index), so runs and resumes are reproducible.
+    An undecodable video is appended to `bad_video_log` (path + reason); training substitutes
+    another video deterministically, eval returns index -1 so the caller drops and counts it.
+    """
+
+    def __init__(
+        self,
+        records: Sequence[VideoRecord],
+        transform: Callable[[torch.Tensor, np.random.Generator], torch.Tensor],
+        frames: int,
+        stride: int,
+        num_clips: int,
+        train: bool,
+        decoder: str = "pyav",
+        seed: int = 0,
+        bad_video_log: Optional[str | Path] = None,
+        max_substitutes: int = 10,
+    ) -> None:
+        self.records = list(records)
+        self.transform, self.frames, self.stride, self.num_clips = transform, frames, stride, num_clips
+        self.train, self.decoder, self.seed = train, decoder, seed
+        self.bad_video_log = Path(bad_video_log) if bad_video_log else None
+        self.max_substitutes = max_substitutes
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def load_clips(self, index: int) -> List[torch.Tensor]:
+        record = self.records[index]
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        num_frames = probe_video(record.path, backend=self.decoder).num_frames
+        if self.train:
+            clips = random_clips(num_frames, self.frames, self.stride, self.num_clips, rng)
+        else:
+            clips = uniform_clips(num_frames, self.frames, self.stride, self.num_clips)
+        wanted = sorted({i for clip in clips for i in clip})
+        frames = decode_frames(record.path, wanted, backend=self.decoder)
+        position = {frame: row for row, frame in enumerate(wanted)}
+        return [self.transform(frames[[position[i] for i in clip]], rng) for clip in clips]
+
+    def _report_bad(self, index: int, error: Exception) -> None:
+        log.warning("skipping unreadable video: %s", error)
+        if self.bad_video_log is not None:
+            self.bad_video_log.parent.mkdir(parents=True, exist_ok=True)
+            with self.bad_video_log.open("a") as handle:
+                handle.write(f"{self.records[index].path}\t{str(error).splitlines()[0]}\n")
+
+    def __getitem__(self, index: int):
+        if not self.train:
+            try:
+                return torch.stack(self.load_clips(index)), self.records[index].label, index
+            except DecodeError as error:
+                self._report_bad(index, error)
+                return self._placeholder(), self.records[index].label, -1
+        candidate = index
+        for attempt in range(self.max_substitutes + 1):
+            try:
+                return self.load_clips(candidate), self.records[candidate].label, candidate
+            except DecodeError as error:
+                self._report_bad(candidate, error)
+                candidate = int(np.random.default_rng([self.seed, index, attempt]).integers(len(self)))
+        raise RuntimeError(f"{self.max_substitutes + 1} unreadable videos in a row starting at {self.records[index].path}; see {self.bad_video_log}")
+
+    def _placeholder(self) -> torch.Tensor:
+        """Zero clips with the shape a good item has, so a batch still collates."""
+        size = getattr(self.transform, "size", 1)
+        return torch.zeros(self.num_clips, 3, self.frames, size, size)
+
+
+def bad_video_count(bad_video_log: str | Path) -> int:
+    """Distinct videos reported in a bad-video log."""
+    path = Path(bad_video_log)
+    if not path.is_file():
+        return 0
+    return len({line.split("\t")[0] for line in path.read_text().splitlines() if line})
+
+
+def check_bad_fraction(bad_video_log: str | Path, total: int, max_fraction: float) -> None:
+    """Stop with a clear error once more than `max_fraction` of the videos were unreadable."""
+    bad = bad_video_count(bad_video_log)
+    if bad:
+        log.warning("%d of %d videos unreadable so far (listed in %s)", bad, total, bad_video_log)
+    if bad > max_fraction * total:
+        raise RuntimeError(f"{bad} of {total} videos are unreadable (> data.max_bad_fraction={max_fraction}); see {bad_video_log}")

@@ -1,0 +1,109 @@
+"""Clip-consistent augmentations: one random draw per clip, applied to all of its frames.
+
+Input clips are uint8 (T,H,W,3) from a decoder; outputs are normalised float (3,T,S,S), the
+layout 3D backbones take. Randomness comes from a numpy Generator passed in, so a sample's
+augmentation is a function of (seed, epoch, index) and resuming reproduces it.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torchvision.transforms.v2.functional as TF
+
+
+def to_float_frames(clip: torch.Tensor) -> torch.Tensor:
+    """uint8 (T,H,W,3) -> float (T,3,H,W) in [0,1]."""
+    return clip.permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def random_resized_crop_box(
+    height: int, width: int, scale: Sequence[float], ratio: Sequence[float], rng: np.random.Generator
+) -> Tuple[int, int, int, int]:
+    """(top, left, h, w) of a crop covering `scale` of the area with aspect in `ratio` (torchvision's rule)."""
+    area = height * width
+    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+    for _ in range(10):
+        target_area = area * rng.uniform(scale[0], scale[1])
+        aspect = math.exp(rng.uniform(*log_ratio))
+        w = int(round(math.sqrt(target_area * aspect)))
+        h = int(round(math.sqrt(target_area / aspect)))
+        if 0 < w <= width and 0 < h <= height:
+            return int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1)), h, w
+    in_ratio = width / height  # fallback: central crop at the closest allowed aspect
+    w, h = (width, int(round(width / min(ratio)))) if in_ratio < min(ratio) else (width, height)
+    if in_ratio > max(ratio):
+        w, h = int(round(height * max(ratio))), height
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+def resize_frames(frames: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+    return F.interpolate(frames, size=size, mode="bilinear", align_corners=False, antialias=True)
+
+
+class TrainClipTransform:
+    """Random resized crop + flip, colour jitter (random order) p, grayscale p, normalise."""
+
+    def __init__(
+        self,
+        size: int,
+        scale: Sequence[float] = (0.2, 0.766),
+        ratio: Sequence[float] = (0.75, 1.333),
+        jitter: Sequence[float] = (0.8, 0.8, 0.4, 0.2),
+        jitter_p: float = 0.8,
+        grayscale_p: float = 0.2,
+        flip_p: float = 0.5,
+        mean: Sequence[float] = (0.45, 0.45, 0.45),
+        std: Sequence[float] = (0.225, 0.225, 0.225),
+    ) -> None:
+        self.size, self.scale, self.ratio = size, tuple(scale), tuple(ratio)
+        self.jitter, self.jitter_p, self.grayscale_p, self.flip_p = tuple(jitter), jitter_p, grayscale_p, flip_p
+        self.mean, self.std = list(mean), list(std)
+
+    def _color_jitter(self, x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        brightness, contrast, saturation, hue = self.jitter
+        ops = [
+            (TF.adjust_brightness, rng.uniform(max(0.0, 1 - brightness), 1 + brightness)),
+            (TF.adjust_contrast, rng.uniform(max(0.0, 1 - contrast), 1 + contrast)),
+            (TF.adjust_saturation, rng.uniform(max(0.0, 1 - saturation), 1 + saturation)),
+            (TF.adjust_hue, rng.uniform(-hue, hue)),
+        ]
+        for i in rng.permutation(len(ops)):
+            op, factor = ops[i]
+            x = op(x, float(factor))
+        return x
+
+    def __call__(self, clip: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        x = to_float_frames(clip)
+        top, left, h, w = random_resized_crop_box(x.shape[-2], x.shape[-1], self.scale, self.ratio, rng)
+        x = resize_frames(x[..., top : top + h, left : left + w], (self.size, self.size))
+        if rng.random() < self.flip_p:
+            x = x.flip(-1)
+        if rng.random() < self.jitter_p:
+            x = self._color_jitter(x, rng)
+        if rng.random() < self.grayscale_p:
+            x = TF.rgb_to_grayscale(x, num_output_channels=3)
+        x = TF.normalize(x.clamp(0, 1), self.mean, self.std)
+        return x.permute(1, 0, 2, 3).contiguous()
+
+
+class EvalClipTransform:
+    """Resize the short side, centre crop `size`, normalise; deterministic."""
+
+    def __init__(self, size: int, short_side: int, mean: Sequence[float] = (0.45,) * 3, std: Sequence[float] = (0.225,) * 3) -> None:
+        if short_side < size:
+            raise ValueError(f"short_side ({short_side}) must be >= crop size ({size})")
+        self.size, self.short_side, self.mean, self.std = size, short_side, list(mean), list(std)
+
+    def __call__(self, clip: torch.Tensor, rng: np.random.Generator | None = None) -> torch.Tensor:
+        x = to_float_frames(clip)
+        h, w = x.shape[-2:]
+        factor = self.short_side / min(h, w)
+        x = resize_frames(x, (max(self.size, round(h * factor)), max(self.size, round(w * factor))))
+        top, left = (x.shape[-2] - self.size) // 2, (x.shape[-1] - self.size) // 2
+        x = x[..., top : top + self.size, left : left + self.size]
+        x = TF.normalize(x.clamp(0, 1), self.mean, self.std)
+        return x.permute(1, 0, 2, 3).contiguous()
