@@ -1,0 +1,60 @@
+import copy
+
+import torch
+
+from videosce.config import load_config
+from videosce.methods import build_method
+from videosce.models.momentum import KeyQueue, cosine_momentum, ema_update
+
+
+def small_sce(queue_size=16):
+    cfg = load_config(None, ["data.video_root=v", "data.split_dir=s", "model.backbone=r3d_tiny", "model.proj_hidden_dim=32",
+                             "model.proj_dim=8", "model.pred_hidden_dim=32", f"method.queue_size={queue_size}"])
+    return build_method(cfg)
+
+
+def test_forward_enqueues_both_views_and_only_online_gets_gradients():
+    torch.manual_seed(0)
+    model = small_sce()
+    views = [torch.randn(4, 3, 4, 32, 32) for _ in range(2)]
+    before = model.queue.keys.clone()
+    out = model(views, None)
+    out["loss"].backward()
+    assert torch.isfinite(out["loss"])
+    assert int(model.queue.ptr) == 8 and not torch.equal(before[:8], model.queue.keys[:8])
+    assert torch.equal(before[8:], model.queue.keys[8:])
+    assert all(p.grad is not None for p in model.backbone.parameters())
+    assert all(p.grad is None for p in model.target_backbone.parameters())
+
+
+def test_queue_wraps_around_fifo():
+    queue = KeyQueue(5, 2)
+    for value in range(1, 5):
+        queue.enqueue(torch.full((2, 2), float(value)))
+    # writes: [1,1,2,2,3] then 3 -> slot 0, 4,4 -> slots 1,2 => [3,4,4,2,3]
+    assert queue.keys[:, 0].tolist() == [3.0, 4.0, 4.0, 2.0, 3.0]
+    assert int(queue.ptr) == 3
+
+
+def test_ema_and_cosine_momentum():
+    assert cosine_momentum(0, 100, 0.99) == 0.99
+    assert abs(cosine_momentum(50, 100, 0.99) - 0.995) < 1e-12
+    assert cosine_momentum(100, 100, 0.99) == 1.0
+    online = torch.nn.Linear(2, 2)
+    target = copy.deepcopy(online)
+    with torch.no_grad():
+        online.weight.add_(1.0)
+    old = target.weight.clone()
+    ema_update(target, online, 0.9)
+    assert torch.allclose(target.weight, 0.9 * old + 0.1 * online.weight)
+
+
+def test_momentum_schedule_moves_target():
+    model = small_sce()
+    with torch.no_grad():
+        for p in model.backbone.parameters():
+            p.add_(0.5)
+    before = [p.clone() for p in model.target_backbone.parameters()]
+    info = model.after_optimizer_step(1, 10)
+    assert 0.99 < info["momentum"] < 1.0
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.target_backbone.parameters()))

@@ -1,0 +1,17 @@
+"""Self-supervised methods, built by name from `method.name`."""
+from __future__ import annotations
+
+from torch import nn
+
+from videosce.models import create_backbone
+
+from . import sce  # noqa: F401  (registers "sce")
+from .base import METHODS, register_method
+
+
+def build_method(cfg) -> nn.Module:
+    """The method named by `cfg.method.name` around a fresh `cfg.model.backbone`."""
+    return METHODS.create(cfg.method.name, backbone=create_backbone(cfg.model.backbone), model_cfg=cfg.model, method_cfg=cfg.method)
+
+
+__all__ = ["METHODS", "build_method", "register_method"]

@@ -1,0 +1,4 @@
+from videosce.registry import Registry
+
+METHODS = Registry("method")
+register_method = METHODS.register
