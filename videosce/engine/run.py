@@ -1,0 +1,60 @@
+"""What every tool does before and after its work: run directory, logging, seeding, results."""
+from __future__ import annotations
+
+import json
+import logging
+import random
+from pathlib import Path
+from typing import Any, Dict, Iterator, Tuple
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from videosce.config import ConfigError, save_config
+from videosce.models import VideoBackbone, create_backbone, load_backbone_weights
+from videosce.utils.dist import is_main_process
+
+from .checkpoint import load_checkpoint
+
+
+def prepare_run(cfg: DictConfig, config_name: str = "config.yaml") -> Path:
+    """Create `output_dir`, configure logging, seed every RNG, save the resolved config."""
+    output_dir = Path(cfg.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    if is_main_process():
+        save_config(cfg, output_dir / config_name)
+    return output_dir
+
+
+def write_json(path: str | Path, payload: Dict[str, Any]) -> None:
+    Path(path).write_text(json.dumps(payload, indent=2) + "\n")
+
+
+def eval_backbones(cfg: DictConfig) -> Iterator[Tuple[str, VideoBackbone]]:
+    """(name, backbone) for each entry of `checkpoint`: a path, "random" (seeded init), or a list."""
+    entries = list(cfg.checkpoint) if OmegaConf.is_list(cfg.checkpoint) else [cfg.checkpoint]
+    if not entries or None in entries:
+        raise ConfigError("set checkpoint=<path>, checkpoint=random, or checkpoint=[a,b,random]")
+    for entry in entries:
+        torch.manual_seed(cfg.seed)
+        backbone = create_backbone(cfg.model.backbone)
+        if str(entry) != "random":
+            state = load_checkpoint(entry)
+            trained_with = state.get("config", {}).get("model", {}).get("backbone")
+            if trained_with and trained_with != cfg.model.backbone:
+                raise ConfigError(f"checkpoint {entry} holds a '{trained_with}' backbone but model.backbone={cfg.model.backbone}")
+            load_backbone_weights(backbone, state)
+        yield str(entry), backbone
+
+
+def format_table(rows: Dict[str, Dict[str, float]]) -> str:
+    """A markdown table: one row per checkpoint, one column per metric."""
+    columns = list(next(iter(rows.values())))
+    lines = ["| checkpoint | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    lines += [f"| {name} | " + " | ".join(f"{row[c]:.2f}" for c in columns) + " |" for name, row in rows.items()]
+    return "\n".join(lines)

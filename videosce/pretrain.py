@@ -1,0 +1,33 @@
+"""The pretraining job: data -> method -> trainer -> retrieval check."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, Optional
+
+from omegaconf import DictConfig
+
+from videosce.data.builders import BAD_VIDEO_LOG, build_train_dataset
+from videosce.data.datasets import check_bad_fraction, read_index
+from videosce.engine.run import prepare_run, write_json
+from videosce.engine.trainer import Trainer
+from videosce.eval.retrieval import evaluate_retrieval
+from videosce.methods import build_method
+from videosce.utils.dist import is_main_process
+
+
+def pretrain(cfg: DictConfig) -> Optional[Dict[str, float]]:
+    """Train `method.name` on the train split; returns the end-of-run retrieval R@k (if enabled)."""
+    output_dir = prepare_run(cfg)
+    index = read_index(cfg.data, "train")
+    dataset = build_train_dataset(cfg, index, num_clips=cfg.data.num_views)
+    model = build_method(cfg)
+    trainer = Trainer(cfg)
+    bad_log = output_dir / BAD_VIDEO_LOG
+    trainer.fit(model, dataset, epoch_end_checks=[lambda: check_bad_fraction(bad_log, len(dataset), cfg.data.max_bad_fraction)])
+    print(f"checkpoint: {trainer.checkpoint_dir / 'last.ckpt'}")
+    if not (cfg.eval.retrieval_at_end and is_main_process()):
+        return None
+    results = evaluate_retrieval(model.backbone, cfg, trainer.device)
+    write_json(output_dir / "retrieval.json", results)
+    print("retrieval of the pretrained backbone (test queries, train gallery): " + ", ".join(f"{k} {v:.1f}" for k, v in results.items()))
+    return results
