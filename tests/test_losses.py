@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from videosce.losses import SCELoss, infonce_loss, sce_loss
+from videosce.losses import SCELoss, byol_loss, infonce_loss, nt_xent_loss, sce_loss
 
 
 def reference_sce(q, k, queue, temp, temp_m, coeff):
@@ -66,3 +66,30 @@ def test_module_wraps_function():
     gen = torch.Generator().manual_seed(3)
     q, k, queue = torch.randn(4, 8, generator=gen), torch.randn(4, 8, generator=gen), torch.randn(16, 8, generator=gen)
     assert SCELoss(0.2, 0.07, 0.3)(q, k, queue).item() == pytest.approx(sce_loss(q, k, queue, 0.2, 0.07, 0.3).item())
+
+
+def test_byol_loss_is_two_minus_two_cosine():
+    p, z = torch.tensor([[1.0, 0.0], [0.0, 2.0]]), torch.tensor([[1.0, 1.0], [0.0, -1.0]])
+    # cosines: 1/sqrt(2) and -1
+    want = ((2 - 2 / np.sqrt(2)) + (2 + 2)) / 2
+    assert byol_loss(p, z).item() == pytest.approx(want, rel=1e-6)
+
+
+def reference_nt_xent(a, b, temp):
+    """SimCLR's NT-Xent over 2N anchors, numpy float64, loops."""
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)
+    z = unit(np.concatenate([a, b]).astype(np.float64))
+    n = a.shape[0]
+    total = 0.0
+    for i in range(2 * n):
+        positive = (i + n) % (2 * n)
+        logits = np.array([z[i] @ z[j] / temp for j in range(2 * n) if j != i])
+        others = [j for j in range(2 * n) if j != i]
+        total += -(logits[others.index(positive)] - np.log(np.exp(logits).sum()))
+    return total / (2 * n)
+
+
+def test_nt_xent_matches_float64_reference():
+    gen = torch.Generator().manual_seed(4)
+    a, b = torch.randn(5, 8, generator=gen), torch.randn(5, 8, generator=gen)
+    assert nt_xent_loss(a, b, temp=0.2).item() == pytest.approx(reference_nt_xent(a.numpy(), b.numpy(), 0.2), rel=1e-5)

@@ -1,16 +1,46 @@
 import copy
 
+import pytest
 import torch
 
 from videosce.config import load_config
-from videosce.methods import build_method
+from videosce.methods import METHODS, build_method
 from videosce.models.momentum import KeyQueue, cosine_momentum, ema_update
 
 
-def small_sce(queue_size=16):
+def small_method(name="sce", queue_size=16, **overrides):
     cfg = load_config(None, ["data.video_root=v", "data.split_dir=s", "model.backbone=r3d_tiny", "model.proj_hidden_dim=32",
-                             "model.proj_dim=8", "model.pred_hidden_dim=32", f"method.queue_size={queue_size}"])
+                             "model.proj_dim=8", "model.pred_hidden_dim=32", f"method.queue_size={queue_size}", f"method.name={name}"]
+                      + [f"{k}={v}" for k, v in overrides.items()])
     return build_method(cfg)
+
+
+small_sce = small_method
+
+
+@pytest.mark.parametrize("name", METHODS.list())
+def test_every_method_trains_one_step(name):
+    torch.manual_seed(0)
+    model = small_method(name)
+    views = [torch.randn(4, 3, 4, 32, 32) for _ in range(2)]
+    loss = model(views, None)["loss"]
+    loss.backward()
+    assert torch.isfinite(loss)
+    grads = [p.grad for p in model.backbone.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    if hasattr(model, "after_optimizer_step"):
+        model.after_optimizer_step(1, 10)
+
+
+@pytest.mark.parametrize("name,coeff", [("moco", 1.0), ("ressl", 0.0)])
+def test_moco_and_ressl_are_sce_at_the_extremes(name, coeff):
+    views = [torch.randn(4, 3, 4, 32, 32) for _ in range(2)]
+    torch.manual_seed(0)
+    baseline = small_method(name)
+    torch.manual_seed(0)
+    sce = small_method("sce", **{"method.coeff": coeff})
+    sce.load_state_dict(baseline.state_dict())
+    assert baseline(views)["loss"].item() == pytest.approx(sce(views)["loss"].item(), rel=1e-6)
 
 
 def test_forward_enqueues_both_views_and_only_online_gets_gradients():

@@ -75,6 +75,13 @@ def test_resume_continues_step_count_and_matches_uninterrupted(tmp_path):
 def test_checkpoint_write_is_atomic_and_pruned(tmp_path):
     Trainer(toy_cfg(tmp_path, **{"trainer.max_epochs": 5, "trainer.keep_last_k": 2})).fit(Regressor(), Points())
     names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
-    assert names == ["epoch-0004.ckpt", "epoch-0005.ckpt", "last.ckpt"]
+    assert names == ["best.ckpt", "epoch-0004.ckpt", "epoch-0005.ckpt", "last.ckpt"]
     save_checkpoint({"x": torch.ones(1)}, tmp_path / "a.ckpt")
     assert not list(tmp_path.glob(".*.tmp")) and load_checkpoint(tmp_path / "a.ckpt")["x"].item() == 1.0
+
+
+@pytest.mark.parametrize("precision", ["bf16", "16"])
+def test_mixed_precision_trains_on_cpu(tmp_path, precision):
+    model = Trainer(toy_cfg(tmp_path, **{"trainer.max_epochs": 1, "trainer.precision": precision})).fit(Regressor(), Points())
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")["global_step"] == 4

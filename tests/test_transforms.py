@@ -49,3 +49,17 @@ def test_eval_transform_centre_crop():
     out = EvalClipTransform(32, 40)(moving_clip())
     assert out.shape == (3, 8, 32, 32)
     assert torch.equal(out, EvalClipTransform(32, 40)(moving_clip()))
+
+
+def test_blur_solarize_and_temporal_difference():
+    clip = moving_clip()
+    plain = TrainClipTransform(32, jitter_p=0.0, grayscale_p=0.0, flip_p=0.0, scale=(1.0, 1.0), ratio=(1.25, 1.25))
+    blurred = TrainClipTransform(32, jitter_p=0.0, grayscale_p=0.0, flip_p=0.0, scale=(1.0, 1.0), ratio=(1.25, 1.25), blur_p=1.0)
+    a, b = plain(clip, np.random.default_rng(0)), blurred(clip, np.random.default_rng(0))
+    assert a.shape == b.shape and not torch.allclose(a, b)
+    solarized = TrainClipTransform(32, jitter_p=0.0, grayscale_p=0.0, flip_p=0.0, scale=(1.0, 1.0), ratio=(1.25, 1.25), solarize_p=1.0)
+    s = solarized(clip, np.random.default_rng(0)) * 0.225 + 0.45
+    assert s.max() <= 0.5 + 1e-5  # every value >= 0.5 was inverted
+    still = TrainClipTransform(32, jitter_p=0.0, grayscale_p=0.0, flip_p=0.0, temporal_difference_p=1.0)
+    d = still(clip, np.random.default_rng(0)) * 0.225 + 0.45
+    assert torch.allclose(d, torch.full_like(d, 0.5), atol=1e-5)  # static clip: zero differences

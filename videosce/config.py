@@ -9,7 +9,7 @@ import argparse
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, List, Optional, Sequence
+from typing import Any, List, Optional, Sequence, Union
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
@@ -17,6 +17,7 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationE
 from videosce.errors import UserError
 
 DATA_FORMATS = ("ucf101", "hmdb51", "kinetics", "demo")
+PRECISIONS = ("32", "bf16", "16")
 
 
 class ConfigError(UserError, ValueError):
@@ -46,7 +47,7 @@ class DataConfig:
     format: str = "ucf101"
     video_root: str = MISSING
     split_dir: str = MISSING
-    split: int = 1
+    split: Union[int, str] = 1  # official split 1, 2 or 3; "all": eval tools run the three, report mean ± std
     decoder: str = "pyav"
     num_workers: int = 4
     frames: int = 8
@@ -55,6 +56,12 @@ class DataConfig:
     num_views: int = 2
     crop_scale: List[float] = field(default_factory=lambda: [0.2, 0.766])  # SCE video recipe
     crop_ratio: List[float] = field(default_factory=lambda: [0.75, 1.333])
+    color_jitter: List[float] = field(default_factory=lambda: [0.8, 0.8, 0.4, 0.2])  # brightness, contrast, saturation, hue
+    color_jitter_p: float = 0.8
+    grayscale_p: float = 0.2
+    blur_p: List[float] = field(default_factory=lambda: [0.0, 0.0])  # per view, cycled; SCE recipe [1.0, 0.1]
+    solarize_p: List[float] = field(default_factory=lambda: [0.0, 0.0])  # per view; SCE recipe [0.0, 0.2]
+    temporal_difference_p: float = 0.0  # SCE recipe 0.2
     eval_clips: int = 10
     eval_short_side: int = 128
     max_bad_fraction: float = 0.05
@@ -70,6 +77,7 @@ class MethodConfig:
     queue_size: int = 65536
     momentum: float = 0.99  # start of the cosine EMA schedule to 1
     sym: bool = True
+    predictor: bool = True  # online predictor head (SCE, MoCo v3, BYOL); false for MoCo v2
 
 
 @dataclass
@@ -80,6 +88,7 @@ class OptimConfig:
     momentum: float = 0.9
     warmup_epochs: float = 0.0
     scale_lr_by_batch: bool = False  # lr * global_batch / 256
+    trust_coefficient: float = 0.001  # LARS eta
 
 
 @dataclass
@@ -91,14 +100,25 @@ class TrainerConfig:
     save_every_n_epochs: int = 1
     keep_last_k: int = 2
     progress_bar: bool = True
-    grad_clip: float = 0.0
+    grad_clip: float = 0.0  # max gradient norm; 0 = off
+    precision: str = "32"  # "32" | "bf16" | "16" (fp16 with loss scaling)
+    accumulate_grad_batches: int = 1
+    sync_bn: bool = False  # SyncBatchNorm across ranks (CUDA only)
+    save_every_n_steps: int = 0  # also refresh last.ckpt every N steps; 0 = at epoch ends only
 
 
 @dataclass
 class EvalConfig:
     retrieval_at_end: bool = True
-    ks: List[int] = field(default_factory=lambda: [1, 5, 10, 20, 50])
-    batch_size: int = 16
+    retrieval_mode: str = "clean"  # clean | vcop: the retrieval protocols of REFERENCE.md, named in every output
+    ks: List[int] = field(default_factory=lambda: [1, 5, 10, 20, 50])  # clean mode; vcop fixes 1, 5, 10, 20, 50
+    batch_size: int = 16  # videos per test batch (each brings data.eval_clips x num_crops clips)
+    num_crops: int = 1  # spatial crops per test clip along the long side; SCE test protocol: 3 (REFERENCE.md)
+    crop_size: Optional[int] = None  # side of the test crops; None = data.size (SCE: three 256 crops of a 256 short side)
+    knn_k: List[int] = field(default_factory=lambda: [20, 200])  # kNN classifier (Wu et al. 2018; DINO eval_knn)
+    knn_temperature: float = 0.07  # vote weight exp(similarity / T)
+    knn_every_n_epochs: int = 0  # online kNN monitor during pretraining (train bank, test queries); 0 = off
+    knn_monitor_videos: int = 1000  # evenly spaced videos per split the monitor uses, so it stays cheap
 
 
 @dataclass
@@ -138,11 +158,12 @@ def _validate(cfg: DictConfig) -> None:
         raise ConfigError(f"config key '{missing[0]}' is required but not set")
     checks = [
         ("data.format", cfg.data.format in DATA_FORMATS, f"must be one of {', '.join(DATA_FORMATS)}"),
-        ("data.split", 1 <= cfg.data.split <= 3, "must be 1, 2 or 3"),
+        ("data.split", cfg.data.split in (1, 2, 3, "all"), "must be 1, 2, 3 or all"),
         ("data.frames", cfg.data.frames >= 1, "must be >= 1"),
         ("data.stride", cfg.data.stride >= 1, "must be >= 1"),
         ("data.num_views", cfg.data.num_views >= 1, "must be >= 1"),
         ("data.crop_scale", len(cfg.data.crop_scale) == 2 and 0 < cfg.data.crop_scale[0] <= cfg.data.crop_scale[1] <= 1, "must be [min, max] within (0, 1]"),
+        ("data.color_jitter", len(cfg.data.color_jitter) == 4 and 0 <= cfg.data.color_jitter[3] <= 0.5, "must be [brightness, contrast, saturation, hue<=0.5]"),
         ("data.max_bad_fraction", 0 <= cfg.data.max_bad_fraction <= 1, "must be within [0, 1]"),
         ("method.coeff", 0 <= cfg.method.coeff <= 1, "must be within [0, 1]"),
         ("method.temp", cfg.method.temp > 0, "must be > 0"),
@@ -151,6 +172,8 @@ def _validate(cfg: DictConfig) -> None:
         ("method.momentum", 0 <= cfg.method.momentum <= 1, "must be within [0, 1]"),
         ("trainer.max_epochs", cfg.trainer.max_epochs >= 1, "must be >= 1"),
         ("trainer.batch_size", cfg.trainer.batch_size >= 1, "must be >= 1"),
+        ("trainer.precision", cfg.trainer.precision in PRECISIONS, f"must be one of {', '.join(PRECISIONS)}"),
+        ("trainer.accumulate_grad_batches", cfg.trainer.accumulate_grad_batches >= 1, "must be >= 1"),
         ("optim.lr", cfg.optim.lr > 0, "must be > 0"),
     ]
     for key, ok, rule in checks:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from videosce.config import ConfigError
+
 from .datasets import VideoClipDataset, VideoIndex
 from .transforms import EvalClipTransform, TrainClipTransform
 
@@ -12,17 +14,31 @@ BAD_VIDEO_LOG = "bad_videos.txt"
 def build_train_dataset(cfg, index: VideoIndex, num_clips: int) -> VideoClipDataset:
     """Random clips with clip-consistent augmentation: `num_clips` views per video."""
     data = cfg.data
-    transform = TrainClipTransform(data.size, scale=data.crop_scale, ratio=data.crop_ratio)
+    transforms = [
+        TrainClipTransform(
+            data.size, scale=data.crop_scale, ratio=data.crop_ratio, jitter=data.color_jitter,
+            jitter_p=data.color_jitter_p, grayscale_p=data.grayscale_p,
+            blur_p=data.blur_p[view % len(data.blur_p)], solarize_p=data.solarize_p[view % len(data.solarize_p)],
+            temporal_difference_p=data.temporal_difference_p,
+        )
+        for view in range(num_clips)
+    ]
     return VideoClipDataset(
-        index.records, transform, data.frames, data.stride, num_clips, train=True,
+        index.records, transforms, data.frames, data.stride, num_clips, train=True,
         decoder=data.decoder, seed=cfg.seed, bad_video_log=Path(cfg.output_dir) / BAD_VIDEO_LOG,
     )
 
 
 def build_eval_dataset(cfg, index: VideoIndex) -> VideoClipDataset:
-    """`data.eval_clips` uniformly spaced, centre-cropped clips per video."""
-    data = cfg.data
-    transform = EvalClipTransform(data.size, data.eval_short_side)
+    """`data.eval_clips` uniformly spaced clips per video, each cut into `eval.num_crops` crops of
+    `eval.crop_size` (default `data.size`): items hold (K,3,T,S,S), or (K,num_crops,3,T,S,S) clips."""
+    data, ev = cfg.data, cfg.eval
+    size = ev.crop_size or data.size
+    if ev.num_crops < 1:
+        raise ConfigError(f"bad value for config key 'eval.num_crops': {ev.num_crops} must be >= 1")
+    if data.eval_short_side < size:
+        raise ConfigError(f"data.eval_short_side={data.eval_short_side} must be >= the test crop size {size} (eval.crop_size or data.size)")
+    transform = EvalClipTransform(size, data.eval_short_side, num_crops=ev.num_crops)
     return VideoClipDataset(
         index.records, transform, data.frames, data.stride, data.eval_clips, train=False,
         decoder=data.decoder, seed=cfg.seed, bad_video_log=Path(cfg.output_dir) / BAD_VIDEO_LOG,

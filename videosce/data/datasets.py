@@ -24,6 +24,7 @@ from .samplers import random_clips, uniform_clips
 log = logging.getLogger(__name__)
 
 SUBSETS = ("train", "test")
+ClipTransform = Callable[[torch.Tensor, np.random.Generator], torch.Tensor]
 
 
 class SplitFormatError(UserError, ValueError):
@@ -184,7 +185,7 @@ class VideoClipDataset(Dataset):
     def __init__(
         self,
         records: Sequence[VideoRecord],
-        transform: Callable[[torch.Tensor, np.random.Generator], torch.Tensor],
+        transform: ClipTransform | Sequence[ClipTransform],
         frames: int,
         stride: int,
         num_clips: int,
@@ -195,7 +196,8 @@ class VideoClipDataset(Dataset):
         max_substitutes: int = 10,
     ) -> None:
         self.records = list(records)
-        self.transform, self.frames, self.stride, self.num_clips = transform, frames, stride, num_clips
+        self.transforms = list(transform) if isinstance(transform, (list, tuple)) else [transform]
+        self.frames, self.stride, self.num_clips = frames, stride, num_clips
         self.train, self.decoder, self.seed = train, decoder, seed
         self.bad_video_log = Path(bad_video_log) if bad_video_log else None
         self.max_substitutes = max_substitutes
@@ -218,7 +220,7 @@ class VideoClipDataset(Dataset):
         wanted = sorted({i for clip in clips for i in clip})
         frames = decode_frames(record.path, wanted, backend=self.decoder)
         position = {frame: row for row, frame in enumerate(wanted)}
-        return [self.transform(frames[[position[i] for i in clip]], rng) for clip in clips]
+        return [self.transforms[n % len(self.transforms)](frames[[position[i] for i in clip]], rng) for n, clip in enumerate(clips)]
 
     def _report_bad(self, index: int, error: Exception) -> None:
         log.warning("skipping unreadable video: %s", error)
@@ -244,9 +246,10 @@ class VideoClipDataset(Dataset):
         raise RuntimeError(f"{self.max_substitutes + 1} unreadable videos in a row starting at {self.records[index].path}; see {self.bad_video_log}")
 
     def _placeholder(self) -> torch.Tensor:
-        """Zero clips with the shape a good item has, so a batch still collates."""
-        size = getattr(self.transform, "size", 1)
-        return torch.zeros(self.num_clips, 3, self.frames, size, size)
+        """Zero clips with the shape a good item has (the transform run on a blank clip), so a batch still collates."""
+        blank = torch.zeros(self.frames, 64, 64, 3, dtype=torch.uint8)
+        shape = self.transforms[0](blank, np.random.default_rng(0)).shape
+        return torch.zeros(self.num_clips, *shape)
 
 
 def bad_video_count(bad_video_log: str | Path) -> int:

@@ -7,7 +7,7 @@ augmentation is a function of (seed, epoch, index) and resuming reproduces it.
 from __future__ import annotations
 
 import math
-from typing import Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -44,8 +44,19 @@ def resize_frames(frames: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
     return F.interpolate(frames, size=size, mode="bilinear", align_corners=False, antialias=True)
 
 
+def temporal_difference(x: torch.Tensor) -> torch.Tensor:
+    """Grayscale differences of consecutive frames mapped to [0,1], 3 channels; the last repeats."""
+    gray = TF.rgb_to_grayscale(x)
+    diff = gray[1:] - gray[:-1] if gray.shape[0] > 1 else torch.zeros_like(gray)
+    diff = torch.cat([diff, diff[-1:]]) if gray.shape[0] > 1 else diff
+    return ((diff + 1.0) / 2.0).expand(-1, 3, -1, -1)
+
+
 class TrainClipTransform:
-    """Random resized crop + flip, colour jitter (random order) p, grayscale p, normalise."""
+    """One view's augmentation, drawn once per clip (SCE's video recipe, REFERENCE.md):
+    random resized crop, flip, colour jitter (random order) p, grayscale p, Gaussian blur p,
+    solarize p, temporal difference p, normalise. Views differ by their blur/solarize p.
+    """
 
     def __init__(
         self,
@@ -56,11 +67,19 @@ class TrainClipTransform:
         jitter_p: float = 0.8,
         grayscale_p: float = 0.2,
         flip_p: float = 0.5,
+        blur_p: float = 0.0,
+        blur_sigma: Sequence[float] = (0.1, 2.0),
+        solarize_p: float = 0.0,
+        temporal_difference_p: float = 0.0,
         mean: Sequence[float] = (0.45, 0.45, 0.45),
         std: Sequence[float] = (0.225, 0.225, 0.225),
     ) -> None:
         self.size, self.scale, self.ratio = size, tuple(scale), tuple(ratio)
         self.jitter, self.jitter_p, self.grayscale_p, self.flip_p = tuple(jitter), jitter_p, grayscale_p, flip_p
+        self.blur_p, self.blur_sigma, self.solarize_p = blur_p, tuple(blur_sigma), solarize_p
+        self.temporal_difference_p = temporal_difference_p
+        # the recipe's 23-pixel kernel at 224, scaled with the crop size (odd)
+        self.blur_kernel = max(3, int(round(size * 23 / 224)) // 2 * 2 + 1)
         self.mean, self.std = list(mean), list(std)
 
     def _color_jitter(self, x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
@@ -86,24 +105,52 @@ class TrainClipTransform:
             x = self._color_jitter(x, rng)
         if rng.random() < self.grayscale_p:
             x = TF.rgb_to_grayscale(x, num_output_channels=3)
+        if rng.random() < self.blur_p:
+            sigma = float(rng.uniform(*self.blur_sigma))
+            x = TF.gaussian_blur(x, [self.blur_kernel, self.blur_kernel], [sigma, sigma])
+        if rng.random() < self.solarize_p:
+            x = torch.where(x >= 0.5, 1.0 - x, x)
+        if rng.random() < self.temporal_difference_p:
+            x = temporal_difference(x.clamp(0, 1))
         x = TF.normalize(x.clamp(0, 1), self.mean, self.std)
         return x.permute(1, 0, 2, 3).contiguous()
 
 
 class EvalClipTransform:
-    """Resize the short side, centre crop `size`, normalise; deterministic."""
+    """Resize the short side, cut `num_crops` crops of `size` along the long side, normalise; deterministic.
 
-    def __init__(self, size: int, short_side: int, mean: Sequence[float] = (0.45,) * 3, std: Sequence[float] = (0.225,) * 3) -> None:
+    num_crops=1: the centre crop, (3,T,S,S). num_crops>1: crops evenly spaced from one end of the
+    long side to the other (3 = left/centre/right, or top/centre/bottom for portrait video: the SCE
+    test protocol), stacked as (num_crops,3,T,S,S).
+    """
+
+    def __init__(
+        self, size: int, short_side: int, mean: Sequence[float] = (0.45,) * 3, std: Sequence[float] = (0.225,) * 3, num_crops: int = 1
+    ) -> None:
         if short_side < size:
             raise ValueError(f"short_side ({short_side}) must be >= crop size ({size})")
-        self.size, self.short_side, self.mean, self.std = size, short_side, list(mean), list(std)
+        if num_crops < 1:
+            raise ValueError(f"num_crops must be >= 1, got {num_crops}")
+        self.size, self.short_side, self.mean, self.std, self.num_crops = size, short_side, list(mean), list(std), num_crops
+
+    @staticmethod
+    def crop_offsets(height: int, width: int, size: int, num_crops: int) -> List[Tuple[int, int]]:
+        """(top, left) of each crop: centred across the short side, evenly spaced along the long one."""
+        top, left = (height - size) // 2, (width - size) // 2
+        if num_crops == 1:
+            return [(top, left)]
+        span = max(height, width) - size
+        along = [span * i // (num_crops - 1) for i in range(num_crops)]
+        return [(top, a) for a in along] if width >= height else [(a, left) for a in along]
 
     def __call__(self, clip: torch.Tensor, rng: np.random.Generator | None = None) -> torch.Tensor:
         x = to_float_frames(clip)
         h, w = x.shape[-2:]
         factor = self.short_side / min(h, w)
         x = resize_frames(x, (max(self.size, round(h * factor)), max(self.size, round(w * factor))))
-        top, left = (x.shape[-2] - self.size) // 2, (x.shape[-1] - self.size) // 2
-        x = x[..., top : top + self.size, left : left + self.size]
         x = TF.normalize(x.clamp(0, 1), self.mean, self.std)
-        return x.permute(1, 0, 2, 3).contiguous()
+        crops = [
+            x[..., top : top + self.size, left : left + self.size].permute(1, 0, 2, 3)
+            for top, left in self.crop_offsets(x.shape[-2], x.shape[-1], self.size, self.num_crops)
+        ]
+        return crops[0].contiguous() if self.num_crops == 1 else torch.stack(crops)

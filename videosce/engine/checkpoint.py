@@ -9,6 +9,7 @@ from typing import Any, Dict, Optional
 import torch
 
 LAST = "last.ckpt"
+BEST = "best.ckpt"
 
 
 def save_checkpoint(state: Dict[str, Any], path: str | Path) -> Path:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
@@ -19,9 +20,10 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
+from videosce.config import ConfigError
 from videosce.utils import dist
 
-from .checkpoint import LAST, load_checkpoint, prune_epoch_checkpoints, resolve_resume, save_checkpoint
+from .checkpoint import BEST, LAST, load_checkpoint, prune_epoch_checkpoints, resolve_resume, save_checkpoint
 from .logger import RunLogger
 from .optim import build_optimizer
 from .schedules import warmup_cosine
@@ -68,7 +70,14 @@ class Trainer:
         self.stream = stream
         self.device = resolve_device(cfg.trainer.device)
         dist.init_from_env(self.device)
+        if self.device.type == "cuda" and cfg.trainer.device == "auto":
+            self.device = torch.device("cuda", dist.get_local_rank())
+            torch.cuda.set_device(self.device)
         self.logger = RunLogger(self.output_dir, enabled=dist.is_main_process())
+        precision = cfg.trainer.precision
+        self.autocast_dtype = {"bf16": torch.bfloat16, "16": torch.float16}.get(precision)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=precision == "16")
+        self.best_loss = float("inf")
 
     def _loader(self, dataset: Dataset, sampler: ResumableSampler) -> DataLoader:
         data = self.cfg.data
@@ -82,83 +91,119 @@ class Trainer:
             persistent_workers=False,
         )
 
+    def _prepare(self, model: nn.Module) -> nn.Module:
+        """Move to the device, convert to SyncBN if asked, wrap in DDP when distributed."""
+        if self.cfg.trainer.sync_bn and dist.is_distributed():
+            if self.device.type != "cuda":
+                raise ConfigError("trainer.sync_bn=true needs CUDA devices (torch's SyncBatchNorm has no CPU kernel)")
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model.to(self.device)
+        return model
+
     def fit(self, model: nn.Module, dataset: Dataset, epoch_end_checks: Sequence[Callable[[], None]] = ()) -> nn.Module:
         """Train `model` on `dataset`; resumes from `cfg.resume`; returns the trained (unwrapped) model."""
         tcfg, ocfg = self.cfg.trainer, self.cfg.optim
-        world = dist.get_world_size()
-        model.to(self.device)
+        world, accumulate = dist.get_world_size(), tcfg.accumulate_grad_batches
+        model = self._prepare(model)
         optimizer = build_optimizer(model, ocfg)
         sampler = ResumableSampler(dataset, num_replicas=world, rank=dist.get_rank(), shuffle=True, seed=self.cfg.seed, drop_last=True)
-        steps_per_epoch = sampler.num_samples // tcfg.batch_size
+        steps_per_epoch = sampler.num_samples // (tcfg.batch_size * accumulate)
         if steps_per_epoch == 0:
-            raise ValueError(f"trainer.batch_size={tcfg.batch_size} is larger than the {sampler.num_samples} videos per rank; lower it")
+            raise ConfigError(f"trainer.batch_size={tcfg.batch_size} x accumulate_grad_batches={accumulate} exceeds the {sampler.num_samples} videos per rank; lower it")
         max_steps = tcfg.max_epochs * steps_per_epoch
         warmup_steps = int(ocfg.warmup_epochs * steps_per_epoch)
-        base_lr = ocfg.lr * (tcfg.batch_size * world / 256 if ocfg.scale_lr_by_batch else 1.0)
+        global_batch = tcfg.batch_size * world * accumulate
+        base_lr = ocfg.lr * (global_batch / 256 if ocfg.scale_lr_by_batch else 1.0)
 
-        start_step = self._resume(model, optimizer)
-        wrapped = DistributedDataParallel(model) if dist.is_distributed() else model
-        step = start_step
-        for epoch in range(start_step // steps_per_epoch, tcfg.max_epochs):
+        step = self._resume(model, optimizer)
+        wrapped = DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None) if dist.is_distributed() else model
+        for epoch in range(step // steps_per_epoch, tcfg.max_epochs):
             sampler.set_epoch(epoch)
-            sampler.skip = (step - epoch * steps_per_epoch) * tcfg.batch_size
+            sampler.skip = (step - epoch * steps_per_epoch) * tcfg.batch_size * accumulate
             if hasattr(dataset, "set_epoch"):
                 dataset.set_epoch(epoch)
             wrapped.train()
+            batches = iter(self._loader(dataset, sampler))
             bar = tqdm(
-                self._loader(dataset, sampler),
+                range(step - epoch * steps_per_epoch, steps_per_epoch),
                 desc=f"epoch {epoch + 1}/{tcfg.max_epochs}",
-                initial=step - epoch * steps_per_epoch,
-                total=steps_per_epoch,
                 disable=not (tcfg.progress_bar and dist.is_main_process()),
                 dynamic_ncols=True,
             )
-            tick = time.perf_counter()
-            for inputs, labels, _ in bar:
-                data_time = time.perf_counter() - tick
+            epoch_losses = []
+            for _ in bar:
+                tick = time.perf_counter()
                 lr = warmup_cosine(step, max_steps, warmup_steps, base_lr)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
-                outputs = wrapped(to_device(inputs, self.device), to_device(labels, self.device))
-                loss = outputs["loss"]
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"loss is {loss.item()} at step {step}; lower optim.lr or check the data")
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                outputs, data_time = self._accumulate(wrapped, batches, step)
+                loss = outputs["loss"]
                 if tcfg.grad_clip > 0:
+                    self.scaler.unscale_(optimizer)
                     nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
-                optimizer.step()
+                self.scaler.step(optimizer)
+                self.scaler.update()
                 step += 1
                 extra = model.after_optimizer_step(step, max_steps) if hasattr(model, "after_optimizer_step") else {}
-                step_time = time.perf_counter() - tick
+                epoch_losses.append(float(loss))
                 if step % tcfg.log_every_n_steps == 0 or step == max_steps:
-                    scalars = {k: float(v.detach()) for k, v in outputs.items()}
+                    scalars = {k: float(v) for k, v in outputs.items()}
+                    step_time = time.perf_counter() - tick
                     self.logger.log(self.stream, step, {"epoch": epoch, **scalars, "lr": lr, **extra, "data_time": data_time, "step_time": step_time})
-                bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.3g}")
-                tick = time.perf_counter()
+                if tcfg.save_every_n_steps and step % tcfg.save_every_n_steps == 0:
+                    self._save(model, optimizer, epoch, step, epoch_end=False)
+                bar.set_postfix(loss=f"{float(loss):.3f}", lr=f"{lr:.3g}")
             bar.close()
             for check in epoch_end_checks:
                 check()
-            self._save(model, optimizer, epoch + 1, step)
+            self._save(model, optimizer, epoch + 1, step, epoch_end=True, epoch_loss=sum(epoch_losses) / max(len(epoch_losses), 1))
         self.logger.close()
         return model
+
+    def _accumulate(self, wrapped: nn.Module, batches: Iterator, step: int) -> tuple[Dict[str, torch.Tensor], float]:
+        """Forward/backward over `accumulate_grad_batches` batches; gradients sync on the last one only."""
+        accumulate = self.cfg.trainer.accumulate_grad_batches
+        totals: Dict[str, torch.Tensor] = {}
+        data_time = 0.0
+        for micro in range(accumulate):
+            tick = time.perf_counter()
+            inputs, labels, _ = next(batches)
+            data_time += time.perf_counter() - tick
+            sync = micro == accumulate - 1 or not isinstance(wrapped, DistributedDataParallel)
+            with (nullcontext() if sync else wrapped.no_sync()):
+                with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32, enabled=self.autocast_dtype is not None):
+                    outputs = wrapped(to_device(inputs, self.device), to_device(labels, self.device))
+                loss = outputs["loss"]
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"loss is {loss.item()} at step {step}; lower optim.lr or check the data")
+                self.scaler.scale(loss / accumulate).backward()
+            for key, value in outputs.items():
+                totals[key] = totals.get(key, 0.0) + value.detach().float() / accumulate
+        return totals, data_time
 
     def _state(self, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int, step: int) -> Dict[str, Any]:
         return {
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
             "epoch": epoch,
             "global_step": step,
+            "best_loss": self.best_loss,
             "torch_rng": torch.get_rng_state(),
             "config": OmegaConf.to_container(self.cfg, resolve=True),
         }
 
-    def _save(self, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int, step: int) -> None:
+    def _save(self, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int, step: int, epoch_end: bool, epoch_loss: Optional[float] = None) -> None:
+        """last.ckpt always; at epoch ends also epoch-NNNN.ckpt (last K kept) and best.ckpt (lowest epoch loss)."""
         if not dist.is_main_process():
             return
+        if epoch_loss is not None and epoch_loss < self.best_loss:
+            self.best_loss = epoch_loss
+            save_checkpoint(self._state(model, optimizer, epoch, step), self.checkpoint_dir / BEST)
         state = self._state(model, optimizer, epoch, step)
         save_checkpoint(state, self.checkpoint_dir / LAST)
-        if epoch % self.cfg.trainer.save_every_n_epochs == 0 or epoch == self.cfg.trainer.max_epochs:
+        if epoch_end and (epoch % self.cfg.trainer.save_every_n_epochs == 0 or epoch == self.cfg.trainer.max_epochs):
             save_checkpoint(state, self.checkpoint_dir / f"epoch-{epoch:04d}.ckpt")
             prune_epoch_checkpoints(self.checkpoint_dir, self.cfg.trainer.keep_last_k)
 
@@ -169,6 +214,8 @@ class Trainer:
         state = load_checkpoint(path)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.best_loss = state["best_loss"]
         torch.set_rng_state(state["torch_rng"])
         log.info("resumed from %s at epoch %d, step %d", path, state["epoch"], state["global_step"])
         return int(state["global_step"])

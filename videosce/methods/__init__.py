@@ -5,8 +5,9 @@ from torch import nn
 
 from videosce.models import create_backbone
 
-from . import sce  # noqa: F401  (registers "sce")
+from . import byol, sce, simclr  # noqa: F401  (register their entries)
 from .base import METHODS, register_method
+from .momentum import MomentumMethod
 
 
 def build_method(cfg) -> nn.Module:
@@ -14,4 +15,4 @@ def build_method(cfg) -> nn.Module:
     return METHODS.create(cfg.method.name, backbone=create_backbone(cfg.model.backbone), model_cfg=cfg.model, method_cfg=cfg.method)
 
 
-__all__ = ["METHODS", "build_method", "register_method"]
+__all__ = ["METHODS", "MomentumMethod", "build_method", "register_method"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 
 import torch
 import torch.distributed as dist
@@ -19,14 +20,37 @@ def get_world_size() -> int:
     return dist.get_world_size() if is_distributed() else 1
 
 
+def get_local_rank() -> int:
+    return int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def barrier() -> None:
+    if is_distributed():
+        dist.barrier()
+
+
 def is_main_process() -> bool:
     return get_rank() == 0
+
+
+def _env_from_slurm() -> None:
+    """Under `srun` (no torchrun), derive torch.distributed's env:// variables from SLURM's."""
+    if "SLURM_PROCID" not in os.environ or "RANK" in os.environ or int(os.environ.get("SLURM_NTASKS", "1")) <= 1:
+        return
+    os.environ["RANK"] = os.environ["SLURM_PROCID"]
+    os.environ["WORLD_SIZE"] = os.environ["SLURM_NTASKS"]
+    os.environ["LOCAL_RANK"] = os.environ.get("SLURM_LOCALID", "0")
+    if "MASTER_ADDR" not in os.environ:
+        nodes = subprocess.run(["scontrol", "show", "hostnames", os.environ["SLURM_JOB_NODELIST"]], capture_output=True, text=True, check=True)
+        os.environ["MASTER_ADDR"] = nodes.stdout.split()[0]
+    os.environ.setdefault("MASTER_PORT", str(29500 + int(os.environ.get("SLURM_JOB_ID", "0")) % 1000))
 
 
 def init_from_env(device: torch.device) -> bool:
     """Join the process group that torchrun/SLURM describe in the environment; False when alone."""
     if is_distributed():
         return True
+    _env_from_slurm()
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return False
     backend = "nccl" if device.type == "cuda" else "gloo"
@@ -42,3 +66,27 @@ def concat_all_gather(tensor: torch.Tensor) -> torch.Tensor:
     gathered = [torch.empty_like(tensor) for _ in range(get_world_size())]
     dist.all_gather(gathered, tensor.contiguous())
     return torch.cat(gathered, dim=0)
+
+
+class _GatherWithGrad(torch.autograd.Function):
+    """all_gather whose backward sums every rank's gradient for this rank's slice."""
+
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:
+        ctx.batch, ctx.rank = tensor.shape[0], get_rank()
+        gathered = [torch.empty_like(tensor) for _ in range(get_world_size())]
+        dist.all_gather(gathered, tensor.contiguous())
+        return torch.cat(gathered, dim=0)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.contiguous()
+        dist.all_reduce(grad)
+        return grad[ctx.rank * ctx.batch : (ctx.rank + 1) * ctx.batch]
+
+
+def gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
+    """Concatenate `tensor` from every rank along dim 0, keeping the autograd graph (SimCLR negatives)."""
+    if not is_distributed():
+        return tensor
+    return _GatherWithGrad.apply(tensor)

@@ -1,0 +1,78 @@
+"""Run by tests/test_distributed.py under torchrun (gloo, CPU): one short training per rank.
+
+A BN-free backbone and heads are used because torch's SyncBatchNorm has no CPU kernel: with
+plain BN, per-rank batch statistics would differ from one process's by design.
+"""
+import json
+import sys
+from functools import partial
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from videosce.config import load_config  # noqa: E402
+from videosce.engine.trainer import Trainer  # noqa: E402
+from videosce.losses import byol_loss, sce_loss  # noqa: E402
+from videosce.methods.momentum import MomentumMethod  # noqa: E402
+from videosce.methods.simclr import SimCLR  # noqa: E402
+from videosce.models import VideoBackbone  # noqa: E402
+from videosce.utils import dist  # noqa: E402
+
+
+class TinyConvNet(VideoBackbone):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv3d(3, 8, 3, padding=1)
+        self.num_features = 8
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.conv(x))
+
+
+def mlp(dim_in: int, dim_out: int) -> nn.Module:
+    return nn.Sequential(nn.Linear(dim_in, 16), nn.ReLU(), nn.Linear(16, dim_out))
+
+
+class TwoViews(Dataset):
+    """Deterministic clips per index; records which indices this process loaded."""
+
+    def __init__(self, size: int = 32) -> None:
+        self.size, self.seen = size, []
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, index: int):
+        self.seen.append(index)
+        gen = torch.Generator().manual_seed(index)
+        return [torch.randn(3, 2, 6, 6, generator=gen) for _ in range(2)], index % 3, index
+
+
+def build(method: str) -> nn.Module:
+    torch.manual_seed(0)
+    if method == "simclr":
+        return SimCLR(TinyConvNet(), mlp(8, 4), temp=0.2)
+    if method == "byol":
+        return MomentumMethod(TinyConvNet(), mlp(8, 4), mlp(4, 4), lambda q, k, queue: byol_loss(q, k), key_dim=4, queue_size=None, momentum=0.9)
+    return MomentumMethod(TinyConvNet(), mlp(8, 4), mlp(4, 4), partial(sce_loss, temp=0.1, temp_m=0.05, coeff=0.5), key_dim=4, queue_size=16, momentum=0.9)
+
+
+def main(out_dir: str, method: str, global_batch: int, epochs: int, accumulate: int) -> None:
+    world = int(__import__("os").environ.get("WORLD_SIZE", "1"))
+    cfg = load_config(None, [f"output_dir={out_dir}", "data.video_root=v", "data.split_dir=s", "data.num_workers=0",
+                             f"trainer.batch_size={global_batch // world // accumulate}", f"trainer.accumulate_grad_batches={accumulate}",
+                             f"trainer.max_epochs={epochs}", "trainer.progress_bar=false", "trainer.log_every_n_steps=1",
+                             "trainer.device=cpu", "optim.lr=0.05", "seed=3"])
+    dataset = TwoViews()
+    model = Trainer(cfg).fit(build(method), dataset)
+    rank = dist.get_rank()
+    state = {k: v.tolist() for k, v in model.state_dict().items()}
+    Path(out_dir, f"rank{rank}.json").write_text(json.dumps({"state": state, "seen": dataset.seen}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
