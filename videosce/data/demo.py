@@ -1,7 +1,7 @@
 """A small synthetic action dataset in the official UCF101 layout, for runs without real data.
 
 Each class is WHAT moves and HOW (a circle bouncing horizontally, a square rotating, ...);
-colours, background texture, size, position, speed, direction and a static distractor are
+colours, background, per-frame grain, size, position, speed, direction and a static distractor are
 random per video, so telling classes apart needs shape and motion, not colour. Videos are
 real H.264 MP4 files, so the whole pipeline (decoder, UCF101 split reader, sampler) is exercised.
 """
@@ -33,7 +33,7 @@ DEMO_CLASSES: Tuple[str, ...] = tuple(_CLASS_SPECS)
 NUM_GROUPS = 10  # like UCF101's 25 groups: clips of one group never straddle train and test
 NUM_SPLITS = 3
 MARKER = ".complete"
-FORMAT_VERSION = 1  # bump when rendering changes, so existing demo data is regenerated
+FORMAT_VERSION = 2  # bump when rendering changes, so existing demo data is regenerated
 MIN_LUMA_GAP = 72.0  # object/distractor vs background brightness gap, so shapes stay visible
 
 
@@ -79,19 +79,17 @@ def _render_clip(class_name: str, num_frames: int, size: int, rng: np.random.Gen
     grid = np.arange(size) + 0.5
     yy, xx = grid[None, :, None], grid[None, None, :]
 
-    # Background: random colour with mild static texture (coarse blobs plus fine grain).
+    # Background: a random colour with fresh grain in every frame, so no static texture can
+    # identify a video (contrastive learning would match that instead of shape and motion).
     background_colour = rng.integers(0, 256, 3)
-    cells = max(size // 8, 1)
-    coarse = rng.normal(0.0, 10.0, (cells, cells, 1))
-    coarse = np.repeat(np.repeat(coarse, -(-size // cells), 0), -(-size // cells), 1)[:size, :size]
-    background = background_colour + coarse + rng.normal(0.0, 4.0, (size, size, 1))
+    background = background_colour + rng.normal(0.0, 6.0, (num_frames, size, size, 1))
 
     # Static distractor of any kind, drawn under the moving object.
     kind = ("circle", "square", "triangle")[rng.integers(3)]
     d_r = rng.uniform(0.06, 0.11) * size
     d_x, d_y = rng.uniform(d_r, size - d_r, 2)
     d_mask = _shape_mask(kind, xx[0], yy[0], d_x, d_y, d_r, rng.uniform(0, 2 * np.pi))
-    background = np.where(d_mask[..., None], _colour_against(background_colour, rng), background)
+    background = np.where(d_mask[None, ..., None], _colour_against(background_colour, rng), background)
 
     # Moving object; a square's half side gives the same area as a circle of radius r.
     r = rng.uniform(0.1, 0.17) * size
@@ -114,7 +112,7 @@ def _render_clip(class_name: str, num_frames: int, size: int, rng: np.random.Gen
         else:
             cy = _bounce(cy, velocity, extent, size - extent, t)
     mask = _shape_mask(shape, xx, yy, cx, cy, r * scale, angle)
-    frames = np.where(mask[..., None], _colour_against(background_colour, rng), background[None])
+    frames = np.where(mask[..., None], _colour_against(background_colour, rng), background)
     return np.clip(np.rint(frames), 0, 255).astype(np.uint8)
 
 
