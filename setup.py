@@ -15,6 +15,9 @@ setup(
         "omegaconf>=2.3,<2.5",
         "tqdm>=4.60",
         "tensorboard>=2.14",
+        "pytorchvideo==0.1.5",  # R3D-50 / R(2+1)D-50 / X3D definitions (pytorchvideo.models only)
+        "fvcore>=0.1.5.post20221221",  # FLOP counts (tools/model_info.py)
+        "matplotlib>=3.7",  # evaluation pictures
     ],
     extras_require={
         "test": ["pytest>=7", "pytest-timeout>=2"],

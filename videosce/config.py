@@ -31,6 +31,8 @@ class ModelConfig:
     proj_dim: int = 256
     pred_hidden_dim: int = 1024  # predictor 256-1024-256
     dropout: float = 0.0  # before the classifier when finetuning
+    channels_last: bool = False  # channels_last_3d memory format for the backbone
+    compile: bool = False  # torch.compile the backbone's forward
 
 
 @dataclass

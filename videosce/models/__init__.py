@@ -5,12 +5,35 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Union
 
 import torch
+from torch import nn
 
-from .backbones import BACKBONES, VideoBackbone, register_backbone
+from .backbones import BACKBONES, PublishedFlops, VideoBackbone, register_backbone
 
 
 def create_backbone(name: str, **kwargs: Any) -> VideoBackbone:
     return BACKBONES.create(name, **kwargs)
+
+
+def build_backbone(
+    name: str, *, channels_last: bool = False, compile: bool = False, sync_bn: bool = False, **kwargs: Any
+) -> VideoBackbone:
+    """`create_backbone` plus the run-time options a training run picks.
+
+    sync_bn: every BatchNorm becomes SyncBatchNorm (batch statistics over all ranks; in one
+      process it computes plain BatchNorm). Same parameters and state_dict keys.
+    channels_last: parameters in the channels_last_3d (NDHWC) memory format; feed clips in that
+      format too (`x.contiguous(memory_format=torch.channels_last_3d)`) to avoid conversions.
+    compile: `torch.compile` in place, so the type, attributes and state_dict keys stay;
+      `forward` is compiled, `forward_features` runs eagerly.
+    """
+    backbone = create_backbone(name, **kwargs)
+    if sync_bn:
+        backbone = nn.SyncBatchNorm.convert_sync_batchnorm(backbone)
+    if channels_last:
+        backbone = backbone.to(memory_format=torch.channels_last_3d)
+    if compile:
+        backbone.compile()
+    return backbone
 
 
 def list_backbones(pattern: str = "*") -> List[str]:
@@ -18,15 +41,17 @@ def list_backbones(pattern: str = "*") -> List[str]:
 
 
 def backbone_info(name: str) -> Dict[str, Any]:
-    """The entry's default config: canonical clip length and crop size."""
+    """The entry's default config: canonical clip, smallest clip, published FLOPs (`flops_ref`)."""
     return BACKBONES.info(name)
 
 
 def backbone_state_dict(source: Union[str, Path, Mapping[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
-    """Backbone weights from a videosce checkpoint (pretrain or finetune) or a plain state_dict."""
+    """Backbone weights from a videosce checkpoint (pretrain or finetune), a pytorchvideo/PySlowFast
+    checkpoint (`model_state`) or a plain state_dict."""
     state = torch.load(source, map_location="cpu", weights_only=True) if isinstance(source, (str, Path)) else source
-    if "model" in state and isinstance(state["model"], Mapping):
-        state = state["model"]
+    for key in ("model", "model_state"):
+        if key in state and isinstance(state[key], Mapping):
+            state = state[key]
     prefix = "backbone."
     if any(k.startswith(prefix) for k in state):
         state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
@@ -34,16 +59,25 @@ def backbone_state_dict(source: Union[str, Path, Mapping[str, torch.Tensor]]) ->
 
 
 def load_backbone_weights(backbone: VideoBackbone, source: Union[str, Path, Mapping[str, torch.Tensor]]) -> VideoBackbone:
-    """Load with strict=True: a checkpoint of another architecture fails loudly, naming the keys."""
-    backbone.load_state_dict(backbone_state_dict(source), strict=True)
+    """Load with strict=True: a checkpoint of another architecture fails loudly, naming the keys.
+
+    A full reference model's state_dict (torchvision `r3d_18`/`s3d`/..., pytorchvideo `slow_r50`,
+    `x3d_m`, ...) loads as it is: its classifier keys (`backbone.reference_head_keys`) are dropped,
+    every other key must match. The reverse needs no mapping: `backbone.state_dict()` loads with
+    strict=True into the reference model whose classifier is removed.
+    """
+    state = {k: v for k, v in backbone_state_dict(source).items() if not k.startswith(backbone.reference_head_keys)}
+    backbone.load_state_dict(state, strict=True)
     return backbone
 
 
 __all__ = [
     "BACKBONES",
+    "PublishedFlops",
     "VideoBackbone",
     "backbone_info",
     "backbone_state_dict",
+    "build_backbone",
     "create_backbone",
     "list_backbones",
     "load_backbone_weights",

@@ -1,4 +1,4 @@
-from . import resnet3d  # noqa: F401  (registers its entries)
-from .base import BACKBONES, VideoBackbone, register_backbone
+from . import resnet3d, s3d, x3d  # noqa: F401  (register their entries)
+from .base import BACKBONES, BlockNet, PublishedFlops, VideoBackbone, register_backbone
 
-__all__ = ["BACKBONES", "VideoBackbone", "register_backbone"]
+__all__ = ["BACKBONES", "BlockNet", "PublishedFlops", "VideoBackbone", "register_backbone"]

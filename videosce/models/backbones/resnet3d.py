@@ -1,21 +1,33 @@
-"""ResNet-style 3D backbones built from torchvision's video ResNet definitions.
+"""ResNet-style 3D backbones: torchvision's video ResNets (18/34) and pytorchvideo's ResNets (50).
 
-Module names match torchvision's (`stem`, `layer1`..`layer4`), so a state_dict moves between
-our backbone and `torchvision.models.video.*` minus the classifier.
+The 18/34 entries keep torchvision's module names (`stem`, `layer1`..`layer4`), so a state_dict
+moves between our backbone and `torchvision.models.video.*` minus `fc`. The 50 entries keep
+pytorchvideo's (`blocks.0`..`blocks.4`), so they move to and from pytorchvideo's `Net` minus its
+head (`blocks.5`). No key mapping is needed either way.
+
+None of these trunks has dropout or stochastic depth: torchvision's video ResNets define none,
+and pytorchvideo's only dropout sits in the head we drop (put it in the head that replaces it).
 """
 from __future__ import annotations
 
-from typing import Sequence, Type
+from typing import Any, Sequence, Type
 
 import torch
+from pytorchvideo.models import create_resnet
+from pytorchvideo.models.r2plus1d import create_r2plus1d
 from torch import nn
 from torchvision.models.video import r2plus1d_18 as tv_r2plus1d_18
 from torchvision.models.video import r3d_18 as tv_r3d_18
-from torchvision.models.video.resnet import BasicBlock, Conv3DSimple, VideoResNet
+from torchvision.models.video.resnet import BasicBlock, BasicStem, Conv2Plus1D, Conv3DSimple, R2Plus1dStem, VideoResNet
 
-from .base import VideoBackbone, register_backbone
+from .base import BlockNet, PublishedFlops, VideoBackbone, register_backbone
+
 
 class ResNet3D(VideoBackbone):
+    """torchvision's VideoResNet trunk: the same modules, without `avgpool` and `fc`."""
+
+    reference_head_keys = ("fc.",)
+
     def __init__(self, stem: nn.Module, layers: Sequence[nn.Module], num_features: int) -> None:
         super().__init__()
         self.stem = stem
@@ -44,16 +56,69 @@ def _stage(in_planes: int, planes: int, blocks: int, stride: int, conv: Type[nn.
     return nn.Sequential(*layers)
 
 
-@register_backbone("r3d_18", frames=16, size=112)
-def r3d_18(**kwargs) -> ResNet3D:
-    """ResNet3D-18 (Tran et al. 2018), torchvision's definition."""
+def _tv_ops(weights: str, gflops: float) -> PublishedFlops:
+    return PublishedFlops(gflops, 16, 112, f"torchvision {weights}.KINETICS400_V1.meta['_ops'] (docs GFLOPS column)")
+
+
+@register_backbone("r3d_18", frames=16, size=112, flops_ref=(_tv_ops("R3D_18_Weights", 40.697),))
+def r3d_18(**kwargs: Any) -> ResNet3D:
+    """ResNet3D-18 (Tran et al. 2018), torchvision's `r3d_18` definition."""
     return ResNet3D.from_torchvision(tv_r3d_18(weights=None, **kwargs))
 
 
-@register_backbone("r2plus1d_18", frames=16, size=112)
-def r2plus1d_18(**kwargs) -> ResNet3D:
-    """R(2+1)D-18 (Tran et al. 2018), torchvision's definition."""
+@register_backbone("r3d_34", frames=16, size=112)
+def r3d_34(**kwargs: Any) -> ResNet3D:
+    """ResNet3D-34 (Tran et al. 2018, stages [3,4,6,3] of 3x3x3 BasicBlocks).
+
+    torchvision's VideoResNet with r3d_18's stem and blocks, so its state_dict is torchvision-shaped.
+    """
+    return ResNet3D.from_torchvision(VideoResNet(BasicBlock, [Conv3DSimple] * 4, [3, 4, 6, 3], BasicStem, **kwargs))
+
+
+@register_backbone("r2plus1d_18", frames=16, size=112, flops_ref=(_tv_ops("R2Plus1D_18_Weights", 40.519),))
+def r2plus1d_18(**kwargs: Any) -> ResNet3D:
+    """R(2+1)D-18 (Tran et al. 2018), torchvision's `r2plus1d_18` definition."""
     return ResNet3D.from_torchvision(tv_r2plus1d_18(weights=None, **kwargs))
+
+
+@register_backbone("r2plus1d_34", frames=16, size=112)
+def r2plus1d_34(**kwargs: Any) -> ResNet3D:
+    """R(2+1)D-34 (Tran et al. 2018, stages [3,4,6,3]; the IG-65M / VMZ R(2+1)D-34).
+
+    torchvision's VideoResNet with r2plus1d_18's stem and (2+1)D blocks (mid-channels chosen to
+    match the 3D conv's parameters, as in the paper), so its state_dict is torchvision-shaped.
+    """
+    return ResNet3D.from_torchvision(VideoResNet(BasicBlock, [Conv2Plus1D] * 4, [3, 4, 6, 3], R2Plus1dStem, **kwargs))
+
+
+def _trunk(net: nn.Module, num_features: int) -> BlockNet:
+    """A pytorchvideo ResNet without its head block (pooling, dropout, `proj`)."""
+    *blocks, _head = net.blocks
+    return BlockNet(nn.ModuleList(blocks), num_features, (f"blocks.{len(blocks)}.",))
+
+
+_PTV_ZOO = "pytorchvideo model zoo, Kinetics-400 table (counted at its 256 test crop)"
+
+
+@register_backbone("r3d_50", frames=8, size=224, flops_ref=(PublishedFlops(54.52, 8, 256, f"Slow R50 8x8: {_PTV_ZOO}"),))
+def r3d_50(**kwargs: Any) -> BlockNet:
+    """SCE's ResNet3D-50: pytorchvideo `create_resnet`, depth 50, stem kernel (1,7,7).
+
+    That is pytorchvideo's hub `slow_r50` (Slow-R50, Feichtenhofer et al. 2019) minus its head;
+    the head's dropout (0.5) goes with it. `kwargs` reach `create_resnet` (e.g. `norm=`).
+    """
+    return _trunk(create_resnet(model_depth=50, stem_conv_kernel_size=(1, 7, 7), **kwargs), 2048)
+
+
+@register_backbone(
+    "r2plus1d_50", frames=16, size=224, flops_ref=(PublishedFlops(76.45, 16, 256, f"R(2+1)D R50 16x4: {_PTV_ZOO}"),)
+)
+def r2plus1d_50(**kwargs: Any) -> BlockNet:
+    """R(2+1)D-50: pytorchvideo's hub `r2plus1d_r50` (`create_r2plus1d` defaults) minus its head.
+
+    The head's dropout (0.5) goes with it. `kwargs` reach `create_r2plus1d` (e.g. `norm=`).
+    """
+    return _trunk(create_r2plus1d(**kwargs), 2048)
 
 
 @register_backbone("r3d_tiny", frames=8, size=56)
