@@ -1,7 +1,33 @@
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
+from torch import nn
 
-from videosce.eval import recall_at_k, topk_accuracy
+from videosce.config import ConfigError, load_config
+from videosce.data.datasets import VideoIndex, VideoRecord
+from videosce.eval import FeatureCache, VideoFeatures, evaluate_retrieval, recall_at_k, retrieval_hits, topk_accuracy
+from videosce.eval.vcop import VcopClipTransform, clip_starts, vcop_pool
+from videosce.models import VideoBackbone
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_tool(name, *args):
+    """A tool's main() in this process (no interpreter start-up per call)."""
+    spec = importlib.util.spec_from_file_location(f"tool_{name}", ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main([str(a) for a in args])
+
+
+def demo_data(root):
+    return [f"data.video_root={root / 'videos'}", f"data.split_dir={root / 'splits'}", "data.format=ucf101", "data.num_workers=0",
+            "data.size=24", "data.eval_short_side=28", "data.eval_clips=2", "data.frames=4", "data.stride=2"]
 
 
 def test_recall_hand_computed():
@@ -32,3 +58,153 @@ def test_topk_accuracy():
     scores = torch.tensor([[0.1, 0.5, 0.4], [0.6, 0.3, 0.1]])
     acc = topk_accuracy(scores, torch.tensor([2, 0]), ks=(1, 2))
     assert acc == {1: 50.0, 2: 100.0}
+
+
+def oracle_recall(q, ql, g, gl, ks):
+    """Float64 numpy, one query at a time, as VCOP's retrieve_clips.py counts hits."""
+    q = q.double().numpy() / np.linalg.norm(q.double().numpy(), axis=1, keepdims=True)
+    g = g.double().numpy() / np.linalg.norm(g.double().numpy(), axis=1, keepdims=True)
+    order = np.argsort(-(q @ g.T), axis=1, kind="stable")
+    return {k: 100.0 * np.mean([ql[i].item() in gl.numpy()[order[i, :k]] for i in range(len(q))]) for k in ks}
+
+
+@pytest.mark.parametrize("classes,chunk", [(7, 1024), (40, 64)])
+def test_recall_matches_float64_oracle(classes, chunk):
+    """Classes missing from the gallery, uneven class sizes, one or several query chunks."""
+    gen = torch.Generator().manual_seed(classes)
+    centres = torch.randn(classes, 16, generator=gen)
+    ql, gl = torch.randint(classes, (300,), generator=gen), torch.randint(classes - 2, (500,), generator=gen)
+    q, g = centres[ql] + 1.5 * torch.randn(300, 16, generator=gen), centres[gl] + 1.5 * torch.randn(500, 16, generator=gen)
+    ks = (1, 5, 10, 20, 50)
+    recalls = 100.0 * retrieval_hits(q, ql, g, gl, ks, chunk=chunk).float().mean(dim=0)
+    assert recalls.tolist() == pytest.approx(list(oracle_recall(q, ql, g, gl, ks).values()), abs=1e-4)
+
+
+def test_tie_counts_as_hit():
+    gallery = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    assert recall_at_k(torch.tensor([[1.0, 0.0]]), torch.tensor([1]), gallery, torch.tensor([0, 1]), ks=(1,)) == {1: 100.0}
+
+
+def test_vcop_clip_starts_by_hand():
+    # centres linspace(8, 92, 10) = 8, 17.33, 26.67, 36, 45.33, 54.67, 64, 73.33, 82.67, 92; starts int(c - 8)
+    assert clip_starts(100) == [0, 9, 18, 28, 37, 46, 56, 65, 74, 84]
+    assert clip_starts(16) == [0] * 10
+    assert clip_starts(34) == [0, 2, 4, 6, 8, 10, 12, 14, 16, 18]
+
+
+def test_vcop_transform_crop_offsets_and_no_normalisation():
+    rows, cols = torch.arange(128)[:, None].expand(128, 171), torch.arange(171)[None, :].expand(128, 171)
+    frame = torch.stack([cols % 256, rows, torch.full_like(rows, 255)], dim=-1).to(torch.uint8)
+    out = VcopClipTransform()(frame[None].repeat(2, 1, 1, 1))  # already 128x171: the resize keeps it
+    assert out.shape == (3, 2, 112, 112)
+    assert out[0, 0, 0, 0] * 255 == pytest.approx(30, abs=1e-3)  # left = int(round(59 / 2)) = 30, torchvision's rule
+    assert out[1, 0, 0, 0] * 255 == pytest.approx(8, abs=1e-3)  # top = 8
+    assert out[2].min() == pytest.approx(1.0)  # [0, 1] values, no mean/std
+
+
+class TinyBackbone(VideoBackbone):
+    """A strided 1x1x1 conv: the smallest backbone with a real feature map."""
+
+    num_features = 4
+
+    def __init__(self, stride=8):
+        super().__init__()
+        self.conv = nn.Conv3d(3, 4, kernel_size=1, stride=(1, stride, stride))
+
+    def forward_features(self, x):
+        return torch.relu(self.conv(x))
+
+
+def test_vcop_pool_is_max_over_2x2_then_flatten():
+    backbone = TinyBackbone()
+    fmap = torch.arange(16.0).view(1, 1, 1, 4, 4)
+    backbone.forward_features = lambda x: fmap
+    assert vcop_pool(backbone, None).tolist() == [[5.0, 7.0, 13.0, 15.0]]
+
+
+def test_mode_checks():
+    base = ["data.video_root=v", "data.split_dir=s"]
+    with pytest.raises(ConfigError, match="eval.retrieval_mode"):
+        evaluate_retrieval(TinyBackbone(), load_config(None, base + ["eval.retrieval_mode=coclr"]), torch.device("cpu"))
+    with pytest.raises(ConfigError, match="split 1"):
+        evaluate_retrieval(TinyBackbone(), load_config(None, base + ["eval.retrieval_mode=vcop", "data.split=2"]), torch.device("cpu"))
+
+
+def test_cache_key_changes_with_protocol_data_and_checkpoint(tmp_path):
+    ckpt = tmp_path / "a.ckpt"
+    ckpt.write_bytes(b"weights")
+    index = VideoIndex([VideoRecord(tmp_path / "v.mp4", 0)], ["c"])
+    base = ["data.video_root=v", "data.split_dir=s", "data.eval_clips=4"]
+
+    def path(*overrides, name=str(ckpt)):
+        cfg = load_config(None, base + list(overrides))
+        from videosce.eval.features import clean_protocol
+
+        return FeatureCache(tmp_path / "cache", name, cfg).path("test", clean_protocol(cfg), cfg, index)
+
+    reference = path()
+    assert path("data.num_workers=0") == reference  # not a protocol parameter
+    for override in ["data.eval_clips=10", "eval.num_crops=3", "data.split=2", "data.frames=16", "data.eval_short_side=160"]:
+        assert path(override) != reference, override
+    assert path(name="random") != reference
+    os.utime(ckpt, ns=(0, 10**9))
+    assert path() != reference  # same path, new file
+
+
+def test_cache_reuses_and_recomputes(tmp_path):
+    cfg = load_config(None, ["data.video_root=v", "data.split_dir=s"])
+    index = VideoIndex([VideoRecord(tmp_path / "v.mp4", 0)], ["c"])
+    cache = FeatureCache(tmp_path, "random", cfg)
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return VideoFeatures(torch.ones(1, 3), torch.zeros(1, dtype=torch.long), torch.ones(1, dtype=torch.bool))
+
+    for protocol in ({"name": "clean", "clips": 4}, {"name": "clean", "clips": 4}, {"name": "clean", "clips": 5}):
+        assert torch.equal(cache.get("test", protocol, cfg, index, compute).feats, torch.ones(1, 3))
+    assert len(calls) == 2
+
+
+def small_split(demo_root, tmp_path, per_class):
+    """A split 1 with `per_class` = (train, test) videos of each class, to keep the 112px VCOP clips cheap."""
+    splits = tmp_path / "splits"
+    splits.mkdir()
+    (splits / "classInd.txt").write_text((demo_root / "splits" / "classInd.txt").read_text())
+    for subset, count in zip(("train", "test"), per_class):
+        lines, seen = [], {}
+        for line in (demo_root / "splits" / f"{subset}list01.txt").read_text().splitlines():
+            name = line.split("/")[0]
+            seen[name] = seen.get(name, 0) + 1
+            lines += [line] if seen[name] <= count else []
+        (splits / f"{subset}list01.txt").write_text("\n".join(lines) + "\n")
+    return splits
+
+
+def test_vcop_on_demo_videos(demo_root, tmp_path):
+    """The VCOP path end to end: 16-frame clips of 16-frame videos, 112 crops, max-pooled maps."""
+    data = demo_data(demo_root) + [f"data.split_dir={small_split(demo_root, tmp_path, (3, 1))}"]
+    cfg = load_config(None, data + ["eval.retrieval_mode=vcop", f"output_dir={tmp_path}", "eval.batch_size=6"])
+    cache = FeatureCache(tmp_path / "cache", "random", cfg)
+    torch.manual_seed(0)
+    first = evaluate_retrieval(TinyBackbone(), cfg, torch.device("cpu"), cache, tmp_path / "vcop.png")
+    assert list(first) == ["R@1", "R@5", "R@10", "R@20", "R@50"] and first["R@20"] == 100.0
+    assert (tmp_path / "vcop.png").is_file() and len(list((tmp_path / "cache").glob("random-vcop-*.pt"))) == 2
+    feats = torch.load(next((tmp_path / "cache").glob("random-vcop-test-*.pt")), weights_only=True)["feats"]
+    assert feats.shape == (6, 4 * 16 * 7 * 7)  # 112 / 8 = 14 -> pooled 7x7, T' = 16
+
+
+def test_retrieval_tool_clean_names_mode_and_uses_cache(demo_root, tmp_path, monkeypatch):
+    out = tmp_path / "ret"
+    args = ["--cfg", ROOT / "configs" / "retrieval" / "demo.yaml", f"output_dir={out}", "checkpoint=random", *demo_data(demo_root)]
+    run_tool("retrieval", *args)
+    result = json.loads((out / "retrieval.json").read_text())
+    assert list(result) == ["R@1", "R@5", "R@10", "R@20", "R@50"]
+    assert "mode=clean" in (out / "retrieval.md").read_text()
+    assert (out / "run0_random" / "retrieval.png").is_file()
+
+    from videosce.eval import features
+
+    monkeypatch.setattr(features, "extract_features", lambda *a, **k: pytest.fail("features should come from the cache"))
+    run_tool("retrieval", *args)
+    assert json.loads((out / "retrieval.json").read_text()) == result

@@ -1,4 +1,9 @@
-"""Finetune backbone + linear classifier from one or more checkpoints; video-level top-1/top-5."""
+"""Finetune backbone + linear classifier from one or more checkpoints (checkpoint=<path> | random | [a,b,random]).
+
+Test: data.eval_clips clips x eval.num_crops crops per video, softmax averaged; reports video- and
+clip-level top-1/top-5 and mean per-class accuracy; data.split=all runs splits 1-3 (mean ± std).
+Each run directory gets finetune.csv, per_class.json, confusion.png and finetune_curves.png.
+"""
 from __future__ import annotations
 
 import sys
@@ -8,8 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from videosce.config import parse_cli  # noqa: E402
 from videosce.errors import exit_on_user_error  # noqa: E402
-from videosce.engine.run import eval_backbones, format_table, prepare_run, write_json  # noqa: E402
 from videosce.eval.finetune import finetune  # noqa: E402
+from videosce.eval.report import evaluate_checkpoints  # noqa: E402
 
 
 def main(argv=None) -> None:
@@ -19,12 +24,11 @@ def main(argv=None) -> None:
 
 
 def run(cfg) -> None:
-    output_dir = prepare_run(cfg)
-    rows = {}
-    for i, (name, backbone) in enumerate(eval_backbones(cfg)):
-        rows[name] = finetune(backbone, cfg, output_dir / f"run{i}_{Path(name).stem}")
-    write_json(output_dir / "finetune.json", next(iter(rows.values())) if len(rows) == 1 else rows)
-    print(format_table(rows))
+    title = (
+        f"finetune {cfg.model.backbone} on {cfg.data.format} split {cfg.data.split}: test {cfg.data.eval_clips} clips x "
+        f"{cfg.eval.num_crops} crops, softmax averaged per video (top1/top5); clip_* = single views"
+    )
+    evaluate_checkpoints(cfg, "finetune", title, lambda backbone, split_cfg, ctx: finetune(backbone, split_cfg, ctx.run_dir))
 
 
 if __name__ == "__main__":

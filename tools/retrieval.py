@@ -1,4 +1,9 @@
-"""Video retrieval R@k of one or more checkpoints (checkpoint=<path> | random | [a,b,random])."""
+"""Video retrieval R@k of one or more checkpoints (checkpoint=<path> | random | [a,b,random]).
+
+eval.retrieval_mode=clean (default) or vcop picks the protocol; every output names it. Features
+are cached per checkpoint under <output_dir>/feature_cache; each checkpoint's run directory gets
+retrieval.png (queries beside their top-5 gallery videos, hits green, misses red).
+"""
 from __future__ import annotations
 
 import sys
@@ -8,9 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from videosce.config import parse_cli  # noqa: E402
 from videosce.errors import exit_on_user_error  # noqa: E402
-from videosce.engine.run import eval_backbones, format_table, prepare_run, write_json  # noqa: E402
-from videosce.engine.trainer import resolve_device  # noqa: E402
-from videosce.eval.retrieval import evaluate_retrieval  # noqa: E402
+from videosce.eval.report import evaluate_checkpoints  # noqa: E402
+from videosce.eval.retrieval import evaluate_retrieval, retrieval_title  # noqa: E402
 
 
 def main(argv=None) -> None:
@@ -20,11 +24,11 @@ def main(argv=None) -> None:
 
 
 def run(cfg) -> None:
-    output_dir = prepare_run(cfg)
-    device = resolve_device(cfg.trainer.device)
-    rows = {name: evaluate_retrieval(backbone, cfg, device) for name, backbone in eval_backbones(cfg)}
-    write_json(output_dir / "retrieval.json", next(iter(rows.values())) if len(rows) == 1 else rows)
-    print(format_table(rows))
+    title = retrieval_title(cfg)
+    evaluate_checkpoints(
+        cfg, "retrieval", title,
+        lambda backbone, split_cfg, ctx: evaluate_retrieval(backbone, split_cfg, ctx.device, ctx.cache, ctx.run_dir / "retrieval.png"),
+    )
 
 
 if __name__ == "__main__":

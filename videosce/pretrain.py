@@ -1,7 +1,6 @@
 """The pretraining job: data -> method -> trainer -> retrieval check."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Dict, Optional
 
 from omegaconf import DictConfig
@@ -18,10 +17,10 @@ from videosce.utils.dist import is_main_process
 def pretrain(cfg: DictConfig) -> Optional[Dict[str, float]]:
     """Train `method.name` on the train split; returns the end-of-run retrieval R@k (if enabled)."""
     output_dir = prepare_run(cfg)
+    trainer = Trainer(cfg)  # joins the process group first: the index readers wait on rank 0
     index = read_index(cfg.data, "train")
     dataset = build_train_dataset(cfg, index, num_clips=cfg.data.num_views)
     model = build_method(cfg)
-    trainer = Trainer(cfg)
     bad_log = output_dir / BAD_VIDEO_LOG
     trainer.fit(model, dataset, epoch_end_checks=[lambda: check_bad_fraction(bad_log, len(dataset), cfg.data.max_bad_fraction)])
     print(f"checkpoint: {trainer.checkpoint_dir / 'last.ckpt'}")

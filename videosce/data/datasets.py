@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import Dataset
 
 from videosce.errors import UserError
+from videosce.utils.dist import barrier, is_main_process
 
 from .decoders import DecodeError, decode_frames, probe_video
 from .samplers import random_clips, uniform_clips
@@ -153,13 +154,17 @@ def _existing(records: List[VideoRecord], source: Path) -> List[VideoRecord]:
 def read_index(data_cfg, subset: str) -> VideoIndex:
     """The records of `subset` ('train' | 'test') for `data.format`; demo data is generated if absent."""
     fmt = data_cfg.format
+    if data_cfg.split == "all":
+        raise SplitFormatError("data.split=all is an evaluation option (tools/finetune.py); pick one split, 1..3, here")
     if fmt == "demo":
         from .demo import ensure_demo_dataset
 
         root = Path(data_cfg.video_root).parent
         if Path(data_cfg.split_dir).resolve() != (root / "splits").resolve():
             raise SplitFormatError(f"demo data lives in <root>/videos and <root>/splits; got data.split_dir={data_cfg.split_dir}")
-        ensure_demo_dataset(root, **data_cfg.demo)
+        if is_main_process():  # one writer; the other ranks wait, then read
+            ensure_demo_dataset(root, **data_cfg.demo)
+        barrier()
         fmt = "ucf101"
     if fmt == "ucf101":
         index = read_ucf101(data_cfg.video_root, data_cfg.split_dir, data_cfg.split, subset)

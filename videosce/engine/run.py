@@ -50,11 +50,3 @@ def eval_backbones(cfg: DictConfig) -> Iterator[Tuple[str, VideoBackbone]]:
                 raise ConfigError(f"checkpoint {entry} holds a '{trained_with}' backbone but model.backbone={cfg.model.backbone}")
             load_backbone_weights(backbone, state)
         yield str(entry), backbone
-
-
-def format_table(rows: Dict[str, Dict[str, float]]) -> str:
-    """A markdown table: one row per checkpoint, one column per metric."""
-    columns = list(next(iter(rows.values())))
-    lines = ["| checkpoint | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
-    lines += [f"| {name} | " + " | ".join(f"{row[c]:.2f}" for c in columns) + " |" for name, row in rows.items()]
-    return "\n".join(lines)

@@ -1,68 +1,122 @@
-"""Nearest-neighbour video retrieval: test videos query the train videos by cosine similarity."""
+"""Video retrieval: test videos query the train videos; R@k under a named protocol (`eval.retrieval_mode`).
+
+clean: global-average-pooled features of data.eval_clips x eval.num_crops views per video,
+  averaged and L2-normalised, cosine; configurable clips; R@k for eval.ks.
+vcop: the VCOP protocol, exactly as REFERENCE.md states it (see `vcop.py`).
+In both, an undecodable query counts as a miss and an undecodable gallery video is left out
+(both logged): no video disappears silently.
+"""
 from __future__ import annotations
 
 import logging
-from typing import Dict, Sequence, Tuple
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
+from omegaconf import DictConfig
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
 
-from videosce.data.builders import build_eval_dataset
-from videosce.data.datasets import read_index
+from videosce.config import ConfigError
+from videosce.data.builders import BAD_VIDEO_LOG
+from videosce.data.datasets import VideoIndex, read_index
+from videosce.data.decoders import decode_frames, probe_video
+
+from . import vcop
+from .features import FeatureCache, VideoFeatures, eval_features, extract_features
+from .plots import RetrievalExample, plot_retrieval
+from .ranking import retrieval_hits
 
 log = logging.getLogger(__name__)
 
-
-def recall_at_k(
-    query_feats: torch.Tensor,
-    query_labels: torch.Tensor,
-    gallery_feats: torch.Tensor,
-    gallery_labels: torch.Tensor,
-    ks: Sequence[int] = (1, 5, 10, 20, 50),
-) -> Dict[int, float]:
-    """Percent of queries with at least one same-class video among their top-k by cosine similarity."""
-    if query_feats.shape[0] == 0 or gallery_feats.shape[0] == 0:
-        raise ValueError("retrieval needs at least one query and one gallery video")
-    sim = F.normalize(query_feats.float(), dim=1) @ F.normalize(gallery_feats.float(), dim=1).t()
-    top = sim.topk(min(max(ks), sim.shape[1]), dim=1).indices
-    hits = gallery_labels[top] == query_labels[:, None]
-    return {k: 100.0 * hits[:, :k].any(dim=1).float().mean().item() for k in ks}
+RETRIEVAL_MODES = ("clean", "vcop")
+FIGURE_QUERIES = 6
+FIGURE_MATCHES = 5
 
 
-@torch.no_grad()
-def extract_features(
-    backbone: nn.Module, dataset: Dataset, batch_size: int, num_workers: int, device: torch.device, desc: str = "features"
-) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Per-video features: pooled backbone features averaged over the video's clips.
+def retrieval_mode(cfg: DictConfig) -> str:
+    """`eval.retrieval_mode`, checked against the data config."""
+    mode = cfg.eval.retrieval_mode
+    if mode not in RETRIEVAL_MODES:
+        raise ConfigError(f"bad value for config key 'eval.retrieval_mode': '{mode}' must be one of {', '.join(RETRIEVAL_MODES)}")
+    if mode == "vcop" and cfg.data.split != vcop.SPLIT:
+        raise ConfigError(f"eval.retrieval_mode=vcop is defined on split {vcop.SPLIT} (REFERENCE.md); got data.split={cfg.data.split}")
+    return mode
 
-    Videos the dataset could not decode (index -1) are dropped and counted in the log.
+
+def retrieval_title(cfg: DictConfig) -> str:
+    """One line naming the protocol, for every table and figure."""
+    if retrieval_mode(cfg) == "vcop":
+        return (
+            "retrieval R@k, mode=vcop (Xu et al. 2019): split 1, test queries vs train gallery, 10 clips x 16 frames, "
+            "128x171 -> centre 112, no normalisation, last feature map max-pooled (1,2,2), clip mean, cosine"
+        )
+    data, ev = cfg.data, cfg.eval
+    return (
+        f"retrieval R@k, mode=clean: split {data.split}, test queries vs train gallery, {data.eval_clips} clips x {ev.num_crops} crops "
+        f"of {data.frames} frames (stride {data.stride}) at {ev.crop_size or data.size}px, global average pool, view mean, L2-normalised, cosine"
+    )
+
+
+def retrieval_features(
+    backbone: nn.Module, cfg: DictConfig, subset: str, device: torch.device, cache: Optional[FeatureCache]
+) -> Tuple[VideoFeatures, VideoIndex]:
+    if retrieval_mode(cfg) == "clean":
+        return eval_features(backbone, cfg, subset, device, cache)
+    index = read_index(cfg.data, subset)
+    dataset = vcop.VcopDataset(index.records, cfg.data.decoder, bad_video_log=Path(cfg.output_dir) / BAD_VIDEO_LOG)
+
+    def compute() -> VideoFeatures:
+        return extract_features(backbone, dataset, cfg.eval.batch_size, cfg.data.num_workers, device, f"{subset} features (vcop)", vcop.vcop_pool)
+
+    return (cache.get(subset, vcop.PROTOCOL, cfg, index, compute) if cache else compute()), index
+
+
+def evaluate_retrieval(
+    backbone: nn.Module, cfg: DictConfig, device: torch.device, cache: Optional[FeatureCache] = None, figure: Optional[str | Path] = None
+) -> Dict[str, float]:
+    """{"R@k": percent} with the test split as queries and the train split as gallery.
+
+    `cache` reuses features computed for the same checkpoint, protocol and data; `figure` is
+    where to draw a few queries beside their top gallery videos.
     """
-    backbone.eval().to(device)
-    loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, shuffle=False, drop_last=False)
-    feats, labels, bad = [], [], 0
-    for clips, label, index in tqdm(loader, desc=desc, dynamic_ncols=True, leave=False):
-        ok = index >= 0
-        bad += int((~ok).sum())
-        if ok.any():
-            clips = clips[ok].to(device)
-            b, k = clips.shape[:2]
-            feats.append(backbone(clips.flatten(0, 1)).view(b, k, -1).mean(dim=1).cpu())
-            labels.append(label[ok])
-    if bad:
-        log.warning("%s: %d of %d videos could not be decoded and were left out", desc, bad, len(dataset))
-    if not feats:
-        raise RuntimeError(f"{desc}: no video could be decoded")
-    return torch.cat(feats), torch.cat(labels)
+    mode = retrieval_mode(cfg)
+    gallery, gallery_index = retrieval_features(backbone, cfg, "train", device, cache)
+    query, query_index = retrieval_features(backbone, cfg, "test", device, cache)
+    ks = vcop.KS if mode == "vcop" else tuple(cfg.eval.ks)
+    hits = torch.zeros(len(query.labels), len(ks), dtype=torch.bool)
+    g = gallery.valid
+    q_feats, g_feats = query.feats[query.valid].to(device), gallery.feats[g].to(device)
+    hits[query.valid] = retrieval_hits(q_feats, query.labels[query.valid], g_feats, gallery.labels[g], ks)
+    log.info("%s: %d queries (%d undecodable, counted as misses), gallery %d videos (%d undecodable, left out)",
+             mode, len(query.valid), int((~query.valid).sum()), len(g), int((~g).sum()))
+    if figure is not None:
+        examples = retrieval_examples(query, query_index, gallery, gallery_index, cfg.data.decoder)
+        plot_retrieval(examples, figure, retrieval_title(cfg))
+    return {f"R@{k}": 100.0 * hits[:, i].float().mean().item() for i, k in enumerate(ks)}
 
 
-def evaluate_retrieval(backbone: nn.Module, cfg, device: torch.device) -> Dict[str, float]:
-    """R@k (percent) with the test split as queries and the train split as gallery."""
-    sets = {}
-    for subset in ("train", "test"):
-        dataset = build_eval_dataset(cfg, read_index(cfg.data, subset))
-        sets[subset] = extract_features(backbone, dataset, cfg.eval.batch_size, cfg.data.num_workers, device, desc=f"{subset} features")
-    recalls = recall_at_k(*sets["test"], *sets["train"], ks=cfg.eval.ks)
-    return {f"R@{k}": value for k, value in recalls.items()}
+def middle_frame(path: Path, decoder: str):
+    """(H,W,3) uint8 numpy frame from the middle of a video."""
+    return decode_frames(path, [probe_video(path, backend=decoder).num_frames // 2], backend=decoder)[0].numpy()
+
+
+def retrieval_examples(
+    query: VideoFeatures, query_index: VideoIndex, gallery: VideoFeatures, gallery_index: VideoIndex, decoder: str
+) -> List[RetrievalExample]:
+    """A few evenly spaced decodable queries with their top gallery videos by cosine similarity."""
+    rows = query.valid.nonzero().squeeze(1)
+    rows = rows[torch.linspace(0, len(rows) - 1, min(FIGURE_QUERIES, len(rows))).long()]
+    cols = gallery.valid.nonzero().squeeze(1)
+    sims = F.normalize(query.feats[rows], dim=1) @ F.normalize(gallery.feats[cols], dim=1).t()
+    top = cols[sims.topk(min(FIGURE_MATCHES, len(cols)), dim=1).indices]
+    classes = query_index.classes
+    examples = []
+    for row, matches in zip(rows.tolist(), top.tolist()):
+        label = int(query.labels[row])
+        found = [
+            (middle_frame(gallery_index.records[j].path, decoder), classes[int(gallery.labels[j])], int(gallery.labels[j]) == label)
+            for j in matches
+        ]
+        examples.append(RetrievalExample(middle_frame(query_index.records[row].path, decoder), classes[label], found))
+    return examples

@@ -1,0 +1,45 @@
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from videosce.eval.plots import RetrievalExample, plot_confusion, plot_retrieval
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_tool(name, *args):
+    """A tool's main() in this process (no interpreter start-up per call)."""
+    spec = importlib.util.spec_from_file_location(f"tool_{name}", ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main([str(a) for a in args])
+
+
+def is_png(path):
+    return path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_curves_tool_draws_every_csv_of_a_run(tmp_path, capsys):
+    (tmp_path / "run0").mkdir()
+    rows = "\n".join(f"{s},{s // 10},{2.0 / s},{0.1},{s / 2},0.01,0.1" for s in range(1, 40))
+    (tmp_path / "train.csv").write_text("step,epoch,loss,lr,acc,data_time,step_time\n" + rows + "\n")
+    (tmp_path / "run0" / "finetune.csv").write_text("step,epoch,loss,lr,acc,data_time,step_time\n" + rows + "\n")
+    run_tool("plot_curves", "--run", tmp_path)
+    assert is_png(tmp_path / "train_curves.png") and is_png(tmp_path / "run0" / "finetune_curves.png")
+    assert "train_curves.png" in capsys.readouterr().out
+
+
+def test_plot_curves_tool_without_logs_is_a_one_line_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        run_tool("plot_curves", "--run", tmp_path)
+    assert info.value.code == 2 and capsys.readouterr().err.strip().startswith("error: no CSV logs")
+
+
+def test_retrieval_and_confusion_pictures(tmp_path):
+    frame = np.zeros((32, 40, 3), dtype=np.uint8)
+    examples = [RetrievalExample(frame, "A", [(frame, "A", True), (frame, "B", False)]), RetrievalExample(frame, "B", [(frame, "B", True)])]
+    assert is_png(plot_retrieval(examples, tmp_path / "r.png", "retrieval, mode=vcop"))
+    assert is_png(plot_confusion(torch.tensor([[3, 1], [0, 4]]), ["A", "B"], tmp_path / "c.png", "finetune"))
