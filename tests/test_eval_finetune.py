@@ -1,4 +1,3 @@
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -11,17 +10,10 @@ from videosce.data.transforms import EvalClipTransform
 from videosce.eval import classification_report, mean_std
 from videosce.eval.features import collate_views
 from videosce.eval.report import markdown_table, over_splits
+from helpers import run_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUIRED = ["data.video_root=v", "data.split_dir=s"]
-
-
-def run_tool(name, *args):
-    """A tool's main() in this process (no interpreter start-up per call)."""
-    spec = importlib.util.spec_from_file_location(f"tool_{name}", ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.main([str(a) for a in args])
 
 
 @pytest.mark.parametrize(

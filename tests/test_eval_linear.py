@@ -1,4 +1,3 @@
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -11,23 +10,11 @@ from videosce.config import load_config
 from videosce.eval import VideoFeatures, knn_monitor, knn_scores
 from videosce.eval.knn import knn_top1
 from videosce.models import VideoBackbone
+from helpers import run_tool, demo_data
 
 ROOT = Path(__file__).resolve().parents[1]
 BANK = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8], [-1.0, 0.0]])
 BANK_LABELS = torch.tensor([0, 1, 1, 0])
-
-
-def run_tool(name, *args):
-    """A tool's main() in this process (no interpreter start-up per call)."""
-    spec = importlib.util.spec_from_file_location(f"tool_{name}", ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.main([str(a) for a in args])
-
-
-def demo_data(root):
-    return [f"data.video_root={root / 'videos'}", f"data.split_dir={root / 'splits'}", "data.format=ucf101", "data.num_workers=0",
-            "data.size=24", "data.eval_short_side=28", "data.eval_clips=2", "data.frames=4", "data.stride=2"]
 
 
 def test_knn_votes_by_hand():

@@ -1,21 +1,9 @@
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
+from helpers import run_tool
 from videosce.eval.plots import RetrievalExample, plot_confusion, plot_retrieval
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def run_tool(name, *args):
-    """A tool's main() in this process (no interpreter start-up per call)."""
-    spec = importlib.util.spec_from_file_location(f"tool_{name}", ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.main([str(a) for a in args])
 
 
 def is_png(path):

@@ -1,4 +1,3 @@
-import importlib.util
 import json
 import os
 from pathlib import Path
@@ -13,21 +12,9 @@ from videosce.data.datasets import VideoIndex, VideoRecord
 from videosce.eval import FeatureCache, VideoFeatures, evaluate_retrieval, recall_at_k, retrieval_hits, topk_accuracy
 from videosce.eval.vcop import VcopClipTransform, clip_starts, vcop_pool
 from videosce.models import VideoBackbone
+from helpers import run_tool, demo_data
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def run_tool(name, *args):
-    """A tool's main() in this process (no interpreter start-up per call)."""
-    spec = importlib.util.spec_from_file_location(f"tool_{name}", ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.main([str(a) for a in args])
-
-
-def demo_data(root):
-    return [f"data.video_root={root / 'videos'}", f"data.split_dir={root / 'splits'}", "data.format=ucf101", "data.num_workers=0",
-            "data.size=24", "data.eval_short_side=28", "data.eval_clips=2", "data.frames=4", "data.stride=2"]
 
 
 def test_recall_hand_computed():

@@ -100,8 +100,18 @@ class Trainer:
         model.to(self.device)
         return model
 
-    def fit(self, model: nn.Module, dataset: Dataset, epoch_end_checks: Sequence[Callable[[], None]] = ()) -> nn.Module:
-        """Train `model` on `dataset`; resumes from `cfg.resume`; returns the trained (unwrapped) model."""
+    def fit(
+        self,
+        model: nn.Module,
+        dataset: Dataset,
+        epoch_end_checks: Sequence[Callable[[], None]] = (),
+        epoch_end_metrics: Optional[Callable[[int], Dict[str, float]]] = None,
+    ) -> nn.Module:
+        """Train `model` on `dataset`; resumes from `cfg.resume`; returns the trained (unwrapped) model.
+
+        `epoch_end_checks` may stop the run (e.g. too many bad videos); `epoch_end_metrics(epoch)`
+        returns scalars (e.g. an online kNN monitor) logged to `monitor.csv` by the main process.
+        """
         tcfg, ocfg = self.cfg.trainer, self.cfg.optim
         world, accumulate = dist.get_world_size(), tcfg.accumulate_grad_batches
         model = self._prepare(model)
@@ -157,6 +167,9 @@ class Trainer:
             bar.close()
             for check in epoch_end_checks:
                 check()
+            metrics = epoch_end_metrics(epoch + 1) if epoch_end_metrics and dist.is_main_process() else {}
+            if metrics:
+                self.logger.log("monitor", step, {"epoch": epoch + 1, **metrics})
             self._save(model, optimizer, epoch + 1, step, epoch_end=True, epoch_loss=sum(epoch_losses) / max(len(epoch_losses), 1))
         self.logger.close()
         return model
