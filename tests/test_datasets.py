@@ -121,3 +121,19 @@ def test_bad_videos_are_substituted_logged_and_counted(demo_root, tmp_path):
     check_bad_fraction(log, total=4, max_fraction=0.25)
     with pytest.raises(RuntimeError, match="max_bad_fraction"):
         check_bad_fraction(log, total=4, max_fraction=0.1)
+
+
+def test_time_based_clips(demo_root, monkeypatch):
+    """clip_duration > 0: `frames` frames spread over that many seconds (16 fps demo: 1 s = 16 frames)."""
+    from videosce.data import datasets
+    from videosce.data.datasets import read_ucf101
+
+    record = read_ucf101(demo_root / "videos", demo_root / "splits", 1, "train").records[0]
+    requested = []
+    real_decode = datasets.decode_frames
+    monkeypatch.setattr(datasets, "decode_frames", lambda path, idx, backend: requested.append(list(idx)) or real_decode(path, idx, backend))
+    evaluation = VideoClipDataset([record], EvalClipTransform(24, 28), frames=4, stride=1, num_clips=2, train=False, clip_duration=0.5)
+    clips, _, _ = evaluation[0]
+    assert clips.shape == (2, 3, 4, 24, 24)
+    # two uniform windows over a 16-frame (1 s) video: starts 0 s and 0.5 s, 4 frames 0.125 s apart
+    assert requested == [[0, 2, 4, 6, 8, 10, 12, 14]]

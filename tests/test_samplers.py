@@ -35,3 +35,65 @@ def test_uniform_clips_hand_computed():
 def test_empty_video_is_an_error():
     with pytest.raises(ValueError):
         clip_indices(0, 4, 1, 0)
+
+
+# ---- time-based sampling (variable frame rate / wrong metadata): parameter tables, no video needed
+
+from videosce.data.samplers import random_time_clips, time_clip_indices, uniform_time_clips, video_end  # noqa: E402
+
+CFR25 = np.arange(250) / 25  # 10 s at 25 fps
+VFR = np.array([0.0, 0.1, 0.15, 0.5, 0.55, 1.0])  # irregular gaps, as phones record
+
+
+@pytest.mark.parametrize(
+    "timestamps,start,duration,frames,expected",
+    [
+        (CFR25, 0.0, 2.56, 8, [0, 8, 16, 24, 32, 40, 48, 56]),  # SCE: 2.56 s, 8 frames -> every 0.32 s
+        (CFR25, 1.0, 2.56, 8, [25, 33, 41, 49, 57, 65, 73, 81]),
+        (np.arange(300) / 30, 0.0, 2.56, 8, [0, 9, 19, 28, 38, 48, 57, 67]),  # 30 fps: 9.6 frames per step
+        (np.arange(25) / (750000 / 71393), 0.0, 2.0, 4, [0, 5, 10, 15]),  # 10.5 fps
+        (VFR, 0.0, 1.0, 4, [0, 2, 3, 4]),  # samples at 0, .25, .5, .75 -> frame shown at each time
+        (VFR, 0.12, 0.4, 2, [1, 2]),  # samples at .12, .32
+        (np.arange(10) / 25, 0.0, 2.56, 8, [0, 8, 9, 9, 9, 9, 9, 9]),  # short video: pad with the last frame
+        (np.array([0.0]), 0.0, 2.56, 4, [0, 0, 0, 0]),  # single frame
+    ],
+)
+def test_time_clip_indices_table(timestamps, start, duration, frames, expected):
+    assert time_clip_indices(timestamps, start, duration, frames) == expected
+
+
+def test_time_clip_indices_match_frame_clips_at_constant_rate():
+    """At 25 fps a 32-frame window subsampled to 8 frames is clip_indices with stride 4."""
+    for start in range(0, 200, 7):
+        assert time_clip_indices(CFR25, start / 25, 32 / 25, 8) == clip_indices(start, 8, 4, 250)
+
+
+@pytest.mark.parametrize("timestamps,end", [(CFR25, 10.0), (VFR, 1.2), (np.array([0.0]), 0.0), (np.array([2.0, 2.5]), 3.0)])
+def test_video_end(timestamps, end):
+    assert video_end(timestamps) == pytest.approx(end)
+
+
+@pytest.mark.parametrize("timestamps", [CFR25, VFR, np.arange(10) / 25])
+def test_random_time_clips_stay_inside(timestamps):
+    rng = np.random.default_rng(0)
+    for clip in random_time_clips(timestamps, 2.56, 8, 50, rng):
+        assert len(clip) == 8 and clip == sorted(clip)
+        assert 0 <= clip[0] and clip[-1] < len(timestamps)
+
+
+def test_random_time_clip_starts_cover_the_video():
+    clips = random_time_clips(CFR25, 2.56, 8, 400, np.random.default_rng(0))
+    firsts = {c[0] for c in clips}
+    assert min(firsts) <= 2 and max(firsts) >= 250 - 64 - 2  # 2.56 s = 64 frames from the end
+
+
+def test_uniform_time_clips_hand_computed():
+    # starts linspace(0, 10 - 2.56, 3) = 0, 3.72, 7.44 s -> frames 0, 93, 186
+    assert [c[0] for c in uniform_time_clips(CFR25, 2.56, 8, 3)] == [0, 93, 186]
+    assert uniform_time_clips(np.arange(10) / 25, 2.56, 4, 2) == [[0, 9, 9, 9], [0, 9, 9, 9]]
+
+
+@pytest.mark.parametrize("timestamps,duration,frames", [(np.array([]), 1.0, 4), (CFR25, 0.0, 4), (CFR25, 1.0, 0)])
+def test_time_sampling_rejects_bad_input(timestamps, duration, frames):
+    with pytest.raises(ValueError):
+        time_clip_indices(timestamps, 0.0, duration, frames)

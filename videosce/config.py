@@ -54,6 +54,7 @@ class DataConfig:
     num_workers: int = 4
     frames: int = 8
     stride: int = 4
+    clip_duration: float = 0.0  # seconds; > 0 samples `frames` frames uniformly over this window (SCE: 2.56) instead of `stride`
     size: int = 112
     num_views: int = 2
     crop_scale: List[float] = field(default_factory=lambda: [0.2, 0.766])  # SCE video recipe

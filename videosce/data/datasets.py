@@ -19,8 +19,8 @@ from torch.utils.data import Dataset
 from videosce.errors import UserError
 from videosce.utils.dist import barrier, is_main_process
 
-from .decoders import DecodeError, decode_frames, probe_video
-from .samplers import random_clips, uniform_clips
+from .decoders import DecodeError, decode_frames, frame_timestamps, probe_video
+from .samplers import random_clips, random_time_clips, uniform_clips, uniform_time_clips
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +180,9 @@ def read_index(data_cfg, subset: str) -> VideoIndex:
 class VideoClipDataset(Dataset):
     """Each item: `num_clips` clips of one video, decoded in one pass and augmented per clip.
 
-    Train mode draws clips at random positions and returns (list of clips, label, index); eval
+    Clips are `frames` frames at `stride`, or, with `clip_duration` > 0 seconds, `frames` frames
+    uniformly subsampled from a window of that duration located by the frame timestamps
+    (robust to variable frame rates and wrong metadata). Train mode draws clips at random positions and returns (list of clips, label, index); eval
     mode takes uniformly spaced clips and returns (stacked clips (K,3,T,S,S), label, index).
     Randomness is a function of (seed, epoch, index), so runs and resumes are reproducible.
     An undecodable video is appended to `bad_video_log` (path + reason); training substitutes
@@ -199,13 +201,14 @@ class VideoClipDataset(Dataset):
         seed: int = 0,
         bad_video_log: Optional[str | Path] = None,
         max_substitutes: int = 10,
+        clip_duration: float = 0.0,
     ) -> None:
         self.records = list(records)
         self.transforms = list(transform) if isinstance(transform, (list, tuple)) else [transform]
         self.frames, self.stride, self.num_clips = frames, stride, num_clips
         self.train, self.decoder, self.seed = train, decoder, seed
         self.bad_video_log = Path(bad_video_log) if bad_video_log else None
-        self.max_substitutes = max_substitutes
+        self.max_substitutes, self.clip_duration = max_substitutes, clip_duration
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -217,11 +220,18 @@ class VideoClipDataset(Dataset):
     def load_clips(self, index: int) -> List[torch.Tensor]:
         record = self.records[index]
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        num_frames = probe_video(record.path, backend=self.decoder).num_frames
-        if self.train:
-            clips = random_clips(num_frames, self.frames, self.stride, self.num_clips, rng)
+        if self.clip_duration > 0:  # time-based: `frames` frames over `clip_duration` seconds
+            times = frame_timestamps(record.path)
+            if self.train:
+                clips = random_time_clips(times, self.clip_duration, self.frames, self.num_clips, rng)
+            else:
+                clips = uniform_time_clips(times, self.clip_duration, self.frames, self.num_clips)
         else:
-            clips = uniform_clips(num_frames, self.frames, self.stride, self.num_clips)
+            num_frames = probe_video(record.path, backend=self.decoder).num_frames
+            if self.train:
+                clips = random_clips(num_frames, self.frames, self.stride, self.num_clips, rng)
+            else:
+                clips = uniform_clips(num_frames, self.frames, self.stride, self.num_clips)
         wanted = sorted({i for clip in clips for i in clip})
         frames = decode_frames(record.path, wanted, backend=self.decoder)
         position = {frame: row for row, frame in enumerate(wanted)}

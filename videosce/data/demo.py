@@ -1,7 +1,7 @@
 """A small synthetic action dataset in the official UCF101 layout, for runs without real data.
 
 Each class is WHAT moves and HOW (a circle bouncing horizontally, a square rotating, ...);
-colours, background, per-frame grain, size, position, speed, direction and a static distractor are
+colours (drifting within a video), per-frame grain, size, position, speed, direction and a static distractor are
 random per video, so telling classes apart needs shape and motion, not colour. Videos are
 real H.264 MP4 files, so the whole pipeline (decoder, UCF101 split reader, sampler) is exercised.
 """
@@ -33,7 +33,8 @@ DEMO_CLASSES: Tuple[str, ...] = tuple(_CLASS_SPECS)
 NUM_GROUPS = 10  # like UCF101's 25 groups: clips of one group never straddle train and test
 NUM_SPLITS = 3
 MARKER = ".complete"
-FORMAT_VERSION = 2  # bump when rendering changes, so existing demo data is regenerated
+FORMAT_VERSION = 3  # bump when rendering changes, so existing demo data is regenerated
+DISTRACTOR_PERIOD = 8  # frames a distractor stays in place
 MIN_LUMA_GAP = 72.0  # object/distractor vs background brightness gap, so shapes stay visible
 
 
@@ -79,17 +80,24 @@ def _render_clip(class_name: str, num_frames: int, size: int, rng: np.random.Gen
     grid = np.arange(size) + 0.5
     yy, xx = grid[None, :, None], grid[None, None, :]
 
-    # Background: a random colour with fresh grain in every frame, so no static texture can
-    # identify a video (contrastive learning would match that instead of shape and motion).
-    background_colour = rng.integers(0, 256, 3)
-    background = background_colour + rng.normal(0.0, 6.0, (num_frames, size, size, 1))
+    # Appearance that a contrastive method could match between two clips of one video, instead of
+    # shape and motion, changes within the video: background and object colours drift from one
+    # random colour to another, fresh grain every frame, and the distractor jumps every 8 frames.
+    progress = t / max(num_frames - 1, 1)
+    backgrounds = [rng.integers(0, 256, 3) for _ in range(2)]
+    objects = [_colour_against(colour, rng) for colour in backgrounds]
+    background = (1 - progress[..., None]) * backgrounds[0] + progress[..., None] * backgrounds[1]
+    background = background + rng.normal(0.0, 6.0, (num_frames, size, size, 1))
+    object_colour = (1 - progress[..., None]) * objects[0] + progress[..., None] * objects[1]
 
-    # Static distractor of any kind, drawn under the moving object.
-    kind = ("circle", "square", "triangle")[rng.integers(3)]
-    d_r = rng.uniform(0.06, 0.11) * size
-    d_x, d_y = rng.uniform(d_r, size - d_r, 2)
-    d_mask = _shape_mask(kind, xx[0], yy[0], d_x, d_y, d_r, rng.uniform(0, 2 * np.pi))
-    background = np.where(d_mask[None, ..., None], _colour_against(background_colour, rng), background)
+    # A static distractor of any kind, re-drawn at a new place every 8 frames, under the object.
+    for first in range(0, num_frames, DISTRACTOR_PERIOD):
+        kind = ("circle", "square", "triangle")[rng.integers(3)]
+        d_r = rng.uniform(0.06, 0.11) * size
+        d_x, d_y = rng.uniform(d_r, size - d_r, 2)
+        d_mask = _shape_mask(kind, xx[0], yy[0], d_x, d_y, d_r, rng.uniform(0, 2 * np.pi))
+        span = slice(first, first + DISTRACTOR_PERIOD)
+        background[span] = np.where(d_mask[None, ..., None], _colour_against(backgrounds[0], rng), background[span])
 
     # Moving object; a square's half side gives the same area as a circle of radius r.
     r = rng.uniform(0.1, 0.17) * size
@@ -112,7 +120,7 @@ def _render_clip(class_name: str, num_frames: int, size: int, rng: np.random.Gen
         else:
             cy = _bounce(cy, velocity, extent, size - extent, t)
     mask = _shape_mask(shape, xx, yy, cx, cy, r * scale, angle)
-    frames = np.where(mask[..., None], _colour_against(background_colour, rng), background)
+    frames = np.where(mask[..., None], object_colour, background)
     return np.clip(np.rint(frames), 0, 255).astype(np.uint8)
 
 

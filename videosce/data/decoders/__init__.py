@@ -1,7 +1,13 @@
-"""Frame-accurate video decoding behind one API; importing a backend module registers it."""
+"""Frame-accurate video decoding behind one API; importing a backend module registers it.
+
+Every backend is registered here; optional libraries (decord, torchcodec, DALI) are imported
+only when their backend is first used, and a missing one raises MissingDependencyError naming
+the pip package.
+"""
 from videosce.data.decoders.base import (
     DECODERS,
     DecodeError,
+    MissingDependencyError,
     VideoDecoder,
     VideoInfo,
     decode_frames,
@@ -9,14 +15,17 @@ from videosce.data.decoders.base import (
     probe_video,
     register_decoder,
 )
-from videosce.data.decoders import pyav  # noqa: F401  (registers the "pyav" backend)
+from videosce.data.decoders import dali, decord, pyav, torchcodec  # noqa: F401  (register the backends)
+from videosce.data.decoders.pyav import frame_timestamps
 
 __all__ = [
     "DECODERS",
     "DecodeError",
+    "MissingDependencyError",
     "VideoDecoder",
     "VideoInfo",
     "decode_frames",
+    "frame_timestamps",
     "get_decoder",
     "probe_video",
     "register_decoder",

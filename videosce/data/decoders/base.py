@@ -1,32 +1,46 @@
-"""Backend-independent decoding API: shared types, argument checks and dispatch by backend name.
+"""Backend-independent decoding API: shared types, argument checks, deadlines and dispatch by name.
 
-Backends (PyAV now; decord, torchcodec, DALI later) live in their own modules and register a
-class into `DECODERS`; callers only ever use `decode_frames` / `probe_video`, so every backend
-gets the same validation and the same error messages.
+Backends (pyav, decord, torchcodec, dali) live in their own modules and register a class into
+`DECODERS`; callers only ever use `decode_frames` / `probe_video`, so every backend gets the
+same validation, the same error messages and the same timeout handling.
 """
 from __future__ import annotations
 
+import importlib
 import operator
+import os
+import threading
+from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Dict, List, NamedTuple, Protocol, Sequence, Tuple, Union
+from types import ModuleType
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Protocol, Sequence, Tuple, TypeVar, Union
 
+import numpy as np
 import torch
 
+from videosce.errors import UserError
 from videosce.registry import Registry
 
 PathLike = Union[str, Path]
+T = TypeVar("T")
 
 DECODERS = Registry("decoder")
 register_decoder = DECODERS.register
 
 
 class VideoInfo(NamedTuple):
-    """What a sampler needs before decoding; `num_frames` is an upper bound on decodable frames."""
+    """What a sampler needs before decoding; `num_frames` is an upper bound on decodable frames.
+
+    `duration` (seconds) comes from the frame timestamps, not from container metadata (often
+    missing or wrong): last minus first presentation time plus one mean frame interval, i.e.
+    num_frames / fps for a constant-rate video. 0.0 means the backend could not measure it.
+    """
 
     num_frames: int
     fps: float
     height: int
     width: int
+    duration: float = 0.0
 
 
 class DecodeError(RuntimeError):
@@ -45,6 +59,25 @@ class DecodeError(RuntimeError):
         return (type(self), (self.path, self.reason))
 
 
+class MissingDependencyError(UserError, ImportError):
+    """An optional decoder library that is not installed (or cannot load); names the pip package."""
+
+
+def import_optional(module: str, backend: str, pip_name: str, hint: str = "") -> ModuleType:
+    """Import a backend's library when the backend is first used, never at registration time."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"decoder backend '{backend}' needs {pip_name.split('=')[0]}: pip install {pip_name}"
+        ) from exc
+    except (OSError, RuntimeError) as exc:  # installed, but its native libraries do not load
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise MissingDependencyError(
+            f"decoder backend '{backend}': {pip_name.split('=')[0]} is installed but cannot load ({first}){hint}"
+        ) from exc
+
+
 class VideoDecoder(Protocol):
     """What a registered backend provides; inputs arrive already validated by this module."""
 
@@ -53,7 +86,72 @@ class VideoDecoder(Protocol):
     def decode(self, path: Path, indices: List[int]) -> torch.Tensor: ...
 
 
+class FileCache:
+    """Small thread-safe LRU keyed by a file's identity (path, size, mtime): an edited file is re-read.
+
+    Entries inherited through fork (DataLoader workers) are never used or closed by the child:
+    library readers share file offsets and threads with the parent, so the child parks them.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: "OrderedDict[Tuple[str, int, int], Any]" = OrderedDict()
+        self._parked: List[Any] = []
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+
+    def get(self, path: Path, make: Callable[[Path], T]) -> T:
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        if self._pid != os.getpid():  # first use in a forked child; the lock may have been held at fork
+            self._lock = threading.Lock()
+            self._parked.extend(self._entries.values())
+            self._entries = OrderedDict()
+            self._pid = os.getpid()
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                return self._entries[key]
+        value = make(path)
+        with self._lock:
+            self._entries[key] = value
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return value
+
+    def discard(self, path: Path) -> None:
+        """Forget `path`, e.g. a reader that a decode error left in a bad state."""
+        with self._lock:
+            for key in [key for key in self._entries if key[0] == str(path)]:
+                del self._entries[key]
+
+
+def past_end(index: int, available: int, detail: str = "") -> str:
+    """The one wording of "index past the end" every backend uses, so logs can be grepped."""
+    return f"index {index} is past the end: only {available} frames{detail}"
+
+
+def undo_rotation(frames: np.ndarray, degrees: float) -> np.ndarray:
+    """(T,H,W,C) frames a library turned upright by the display matrix, back to stored orientation.
+
+    PyAV, our reference, returns frames as stored; decord and torchcodec apply the rotation.
+    """
+    turns = int(round(-degrees / 90)) % 4
+    return np.ascontiguousarray(np.rot90(frames, turns, axes=(1, 2))) if turns else frames
+
+
 _instances: Dict[str, VideoDecoder] = {}
+_parked: List[VideoDecoder] = []
+
+
+def _forget_instances_after_fork() -> None:
+    """A forked child (DataLoader worker) builds its own backends: a parent's DALI pipeline owns
+    threads that do not exist in the child, so it is parked (kept alive, never used or freed)."""
+    _parked.extend(_instances.values())
+    _instances.clear()
+
+
+os.register_at_fork(after_in_child=_forget_instances_after_fork)
 
 
 def get_decoder(backend: str) -> VideoDecoder:
@@ -67,7 +165,7 @@ def get_decoder(backend: str) -> VideoDecoder:
     return _instances[backend]
 
 
-def _check_file(path: PathLike) -> Path:
+def check_file(path: PathLike) -> Path:
     """Catch the common bad-file cases up front so every backend reports them identically."""
     path = Path(path)
     if not path.exists():
@@ -79,19 +177,51 @@ def _check_file(path: PathLike) -> Path:
     return path
 
 
-def probe_video(path: PathLike, backend: str = "pyav") -> VideoInfo:
-    """Frame count, frame rate and size without decoding pixels."""
+def run_with_deadline(path: Path, timeout_s: Optional[float], what: str, call: Callable[[], T]) -> T:
+    """`call()` in a daemon thread; DecodeError if it has not returned after `timeout_s` seconds.
+
+    FFmpeg cannot be interrupted inside a decode call, so a hung call is abandoned, not killed:
+    its thread finishes (or stays stuck) in the background while the caller moves on.
+    None or 0 runs `call` directly.
+    """
+    if not timeout_s:
+        return call()
+    outcome: Dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as exc:  # handed to the caller's thread below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name=f"{what} {path.name}", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        raise DecodeError(path, f"{what} timed out after {timeout_s:g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def probe_video(path: PathLike, backend: str = "pyav", timeout_s: Optional[float] = None) -> VideoInfo:
+    """Frame count, frame rate, size and duration without decoding pixels."""
     decoder = get_decoder(backend)
-    return decoder.probe(_check_file(path))
+    path = check_file(path)
+    return run_with_deadline(path, timeout_s, "probe", lambda: decoder.probe(path))
 
 
-def decode_frames(path: PathLike, indices: Sequence[int], backend: str = "pyav") -> torch.Tensor:
+def decode_frames(
+    path: PathLike, indices: Sequence[int], backend: str = "pyav", timeout_s: Optional[float] = None
+) -> torch.Tensor:
     """Frames at presentation-order `indices` as uint8 (T, H, W, 3) RGB, in the order requested.
 
-    Duplicates and any order are allowed; frames equal those of a full sequential decode.
+    Duplicates and any order are allowed; frames equal those of a full sequential PyAV decode
+    (pixel-exact, or within the colour tolerance a backend documents). `timeout_s` bounds the
+    call: a decode still running after it raises DecodeError("... timed out after N s").
     """
     decoder = get_decoder(backend)
-    path = _check_file(path)
+    path = check_file(path)
     try:
         wanted = [operator.index(i) for i in indices]
     except TypeError as exc:
@@ -99,4 +229,4 @@ def decode_frames(path: PathLike, indices: Sequence[int], backend: str = "pyav")
     negative = [i for i in wanted if i < 0]
     if negative:
         raise DecodeError(path, f"frame index {negative[0]} is negative")
-    return decoder.decode(path, wanted)
+    return run_with_deadline(path, timeout_s, "decode", lambda: decoder.decode(path, wanted))
