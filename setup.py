@@ -20,6 +20,11 @@ setup(
         "matplotlib>=3.7",  # evaluation pictures
     ],
     extras_require={
-        "test": ["pytest>=7", "pytest-timeout>=2"],
+        # optional decoders (data.decoder=decord|torchcodec|dali); torchcodec also needs FFmpeg's
+        # shared libraries (Debian: apt-get install ffmpeg)
+        "decord": ["decord==0.6.0"],
+        "torchcodec": ["torchcodec==0.17.0"],
+        "dali": ["nvidia-dali-cuda130==2.4.0"],
+        "test": ["pytest>=7", "pytest-timeout>=2", "decord==0.6.0"],
     },
 )
