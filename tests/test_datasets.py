@@ -131,9 +131,28 @@ def test_time_based_clips(demo_root, monkeypatch):
     record = read_ucf101(demo_root / "videos", demo_root / "splits", 1, "train").records[0]
     requested = []
     real_decode = datasets.decode_frames
-    monkeypatch.setattr(datasets, "decode_frames", lambda path, idx, backend: requested.append(list(idx)) or real_decode(path, idx, backend))
+    monkeypatch.setattr(datasets, "decode_frames", lambda path, idx, **kw: requested.append(list(idx)) or real_decode(path, idx, **kw))
     evaluation = VideoClipDataset([record], EvalClipTransform(24, 28), frames=4, stride=1, num_clips=2, train=False, clip_duration=0.5)
     clips, _, _ = evaluation[0]
     assert clips.shape == (2, 3, 4, 24, 24)
     # two uniform windows over a 16-frame (1 s) video: starts 0 s and 0.5 s, 4 frames 0.125 s apart
     assert requested == [[0, 2, 4, 6, 8, 10, 12, 14]]
+
+
+def test_hanging_decode_is_cut_and_counted(demo_root, tmp_path, monkeypatch):
+    """A decode that never returns becomes a bad video after decode_timeout_s; training substitutes another."""
+    import time
+
+    from videosce.data import decoders
+    from videosce.data.datasets import read_ucf101
+
+    records = read_ucf101(demo_root / "videos", demo_root / "splits", 1, "train").records[:3]
+    pyav = decoders.get_decoder("pyav")
+    real_decode = pyav.decode
+    monkeypatch.setattr(pyav, "decode", lambda path, idx: time.sleep(30) if path == records[0].path else real_decode(path, idx))
+    log = tmp_path / "bad_videos.txt"
+    train = VideoClipDataset(records, TrainClipTransform(24), frames=4, stride=2, num_clips=2, train=True, bad_video_log=log, decode_timeout_s=0.5)
+    start = time.perf_counter()
+    _, _, used = train[0]
+    assert used != 0 and time.perf_counter() - start < 10
+    assert "timed out" in log.read_text()

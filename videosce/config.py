@@ -68,6 +68,7 @@ class DataConfig:
     eval_clips: int = 10
     eval_short_side: int = 128
     max_bad_fraction: float = 0.05
+    decode_timeout_s: float = 60.0  # a probe or decode running longer is cut and the video counted as bad; 0 = no limit
     demo: DemoDataConfig = field(default_factory=DemoDataConfig)
 
 
@@ -167,6 +168,7 @@ def _validate(cfg: DictConfig) -> None:
         ("data.num_views", cfg.data.num_views >= 1, "must be >= 1"),
         ("data.crop_scale", len(cfg.data.crop_scale) == 2 and 0 < cfg.data.crop_scale[0] <= cfg.data.crop_scale[1] <= 1, "must be [min, max] within (0, 1]"),
         ("data.color_jitter", len(cfg.data.color_jitter) == 4 and 0 <= cfg.data.color_jitter[3] <= 0.5, "must be [brightness, contrast, saturation, hue<=0.5]"),
+        ("data.decode_timeout_s", cfg.data.decode_timeout_s >= 0, "must be >= 0"),
         ("data.max_bad_fraction", 0 <= cfg.data.max_bad_fraction <= 1, "must be within [0, 1]"),
         ("method.coeff", 0 <= cfg.method.coeff <= 1, "must be within [0, 1]"),
         ("method.temp", cfg.method.temp > 0, "must be > 0"),

@@ -26,7 +26,7 @@ def build_train_dataset(cfg, index: VideoIndex, num_clips: int) -> VideoClipData
     return VideoClipDataset(
         index.records, transforms, data.frames, data.stride, num_clips, train=True,
         decoder=data.decoder, seed=cfg.seed, bad_video_log=Path(cfg.output_dir) / BAD_VIDEO_LOG,
-        clip_duration=data.clip_duration,
+        clip_duration=data.clip_duration, decode_timeout_s=data.decode_timeout_s,
     )
 
 
@@ -43,5 +43,5 @@ def build_eval_dataset(cfg, index: VideoIndex) -> VideoClipDataset:
     return VideoClipDataset(
         index.records, transform, data.frames, data.stride, data.eval_clips, train=False,
         decoder=data.decoder, seed=cfg.seed, bad_video_log=Path(cfg.output_dir) / BAD_VIDEO_LOG,
-        clip_duration=data.clip_duration,
+        clip_duration=data.clip_duration, decode_timeout_s=data.decode_timeout_s,
     )

@@ -202,6 +202,7 @@ class VideoClipDataset(Dataset):
         bad_video_log: Optional[str | Path] = None,
         max_substitutes: int = 10,
         clip_duration: float = 0.0,
+        decode_timeout_s: float = 0.0,
     ) -> None:
         self.records = list(records)
         self.transforms = list(transform) if isinstance(transform, (list, tuple)) else [transform]
@@ -209,6 +210,7 @@ class VideoClipDataset(Dataset):
         self.train, self.decoder, self.seed = train, decoder, seed
         self.bad_video_log = Path(bad_video_log) if bad_video_log else None
         self.max_substitutes, self.clip_duration = max_substitutes, clip_duration
+        self.timeout_s = decode_timeout_s or None
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -227,13 +229,13 @@ class VideoClipDataset(Dataset):
             else:
                 clips = uniform_time_clips(times, self.clip_duration, self.frames, self.num_clips)
         else:
-            num_frames = probe_video(record.path, backend=self.decoder).num_frames
+            num_frames = probe_video(record.path, backend=self.decoder, timeout_s=self.timeout_s).num_frames
             if self.train:
                 clips = random_clips(num_frames, self.frames, self.stride, self.num_clips, rng)
             else:
                 clips = uniform_clips(num_frames, self.frames, self.stride, self.num_clips)
         wanted = sorted({i for clip in clips for i in clip})
-        frames = decode_frames(record.path, wanted, backend=self.decoder)
+        frames = decode_frames(record.path, wanted, backend=self.decoder, timeout_s=self.timeout_s)
         position = {frame: row for row, frame in enumerate(wanted)}
         return [self.transforms[n % len(self.transforms)](frames[[position[i] for i in clip]], rng) for n, clip in enumerate(clips)]
 
