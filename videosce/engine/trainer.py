@@ -211,10 +211,12 @@ class Trainer:
         """last.ckpt always; at epoch ends also epoch-NNNN.ckpt (last K kept) and best.ckpt (lowest epoch loss)."""
         if not dist.is_main_process():
             return
-        if epoch_loss is not None and epoch_loss < self.best_loss:
+        improved = epoch_loss is not None and epoch_loss < self.best_loss
+        if improved:
             self.best_loss = epoch_loss
-            save_checkpoint(self._state(model, optimizer, epoch, step), self.checkpoint_dir / BEST)
         state = self._state(model, optimizer, epoch, step)
+        if improved:
+            save_checkpoint(state, self.checkpoint_dir / BEST)
         save_checkpoint(state, self.checkpoint_dir / LAST)
         if epoch_end and (epoch % self.cfg.trainer.save_every_n_epochs == 0 or epoch == self.cfg.trainer.max_epochs):
             save_checkpoint(state, self.checkpoint_dir / f"epoch-{epoch:04d}.ckpt")
