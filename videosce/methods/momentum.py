@@ -4,11 +4,13 @@ online:  q = predictor(projector(backbone(view)))      (predictor optional)
 target:  k = projector_t(backbone_t(view)), EMA copies, no gradient
 loss:    loss_fn(q_a, k_b, queue) (+ the swapped pair when `sym`), then the keys of both views,
          gathered from every rank, enter the FIFO queue (methods without a queue pass None).
+aux:     optional auxiliary objectives (`aux_terms`, name -> module called as term(method, views)
+         returning a weighted scalar) are added to the loss and logged as `loss_<name>`.
 """
 from __future__ import annotations
 
 import copy
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Dict, Mapping, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -32,6 +34,7 @@ class MomentumMethod(nn.Module):
         queue_size: Optional[int],
         momentum: float = 0.99,
         sym: bool = True,
+        aux_terms: Optional[Mapping[str, nn.Module]] = None,
     ) -> None:
         super().__init__()
         self.backbone, self.projector = backbone, projector
@@ -40,6 +43,7 @@ class MomentumMethod(nn.Module):
         self.target_projector = copy.deepcopy(projector).requires_grad_(False)
         self.queue = KeyQueue(queue_size, key_dim) if queue_size else None
         self.loss_fn, self.base_momentum, self.sym = loss_fn, momentum, sym
+        self.aux_terms = nn.ModuleDict(aux_terms or {})
 
     def online(self, clips: torch.Tensor) -> torch.Tensor:
         return self.predictor(self.projector(self.backbone(clips)))
@@ -63,7 +67,13 @@ class MomentumMethod(nn.Module):
             keys.append(k_a)
         if self.queue is not None:
             self.queue.enqueue(F.normalize(concat_all_gather(torch.cat(keys).float()), dim=1))
-        return {"loss": loss}
+        outputs = {}
+        for name, term in self.aux_terms.items():
+            value = term(self, views)
+            outputs[f"loss_{name}"] = value.detach()
+            loss = loss + value
+        outputs["loss"] = loss
+        return outputs
 
     @torch.no_grad()
     def after_optimizer_step(self, step: int, max_steps: int) -> Dict[str, float]:
