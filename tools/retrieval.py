@@ -1,6 +1,6 @@
 """Video retrieval R@k of one or more checkpoints (checkpoint=<path> | random | [a,b,random]).
 
-eval.retrieval_mode=clean (default) or vcop picks the protocol; every output names it. Features
+eval.retrieval_mode=clean (default), vcop or sce picks the protocol; every output names it. Features
 are cached per checkpoint under <output_dir>/feature_cache; each checkpoint's run directory gets
 retrieval.png (queries beside their top-5 gallery videos, hits green, misses red).
 """

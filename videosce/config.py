@@ -18,6 +18,8 @@ from videosce.errors import UserError
 
 DATA_FORMATS = ("ucf101", "hmdb51", "kinetics", "demo")
 PRECISIONS = ("32", "bf16", "16")
+DECAY_MODES = ("similarity", "weight")  # method.temporal_decay_mode, see videosce/losses/negatives.py
+CLIP_GAP_DISTS = ("off", "uniform", "cvrl")  # data.clip_gap_dist; the last two are samplers.GAP_DISTRIBUTIONS
 
 
 class ConfigError(UserError, ValueError):
@@ -55,6 +57,9 @@ class DataConfig:
     frames: int = 8
     stride: int = 4
     clip_duration: float = 0.0  # seconds; > 0 samples `frames` frames uniformly over this window (SCE: 2.56) instead of `stride`
+    clip_gap_dist: str = "off"  # distance between the starts of view 0 and each other view: off (independent uniform starts) | uniform | cvrl (density ∝ c - t, Qian et al. 2021)
+    clip_gap: Optional[List[float]] = None  # [min, max] of that distance: seconds when clip_duration > 0, else frames; None = [0, the longest the video allows]
+    clip_gap_c: float = 1.0  # cvrl's c as a multiple of the video's longest possible gap T (>= 1; 1 = the triangle 2(T-t)/T^2, larger = flatter)
     size: int = 112
     num_views: int = 2
     crop_scale: List[float] = field(default_factory=lambda: [0.2, 0.766])  # SCE video recipe
@@ -73,6 +78,55 @@ class DataConfig:
 
 
 @dataclass
+class InterIntraConfig:
+    """DualVar auxiliary term (Zhang et al., BMVC 2021; videosce/losses/temporal.py); off while both weights are 0."""
+
+    chunks: int = 2  # C: temporal chunks of a clip = slots of the series head
+    dim: int = 64  # width of each chunk slot
+    rank_weight: float = 0.0  # shuffle-rank (intra-variance) loss weight
+    coherent_weight: float = 0.0  # temporal-coherent NT-Xent weight
+    rank_temp: float = 0.05  # theta of the ranking softplus
+    coherent_temp: float = 0.07  # temperature of the temporal-coherent NT-Xent
+
+
+@dataclass
+class LongShortConfig:
+    """Long/short view decomposition (Behrmann et al., ICCV 2021; videosce/losses/temporal.py); off while weight is 0."""
+
+    num_short: int = 2  # short sub-views cut from the long view (view 0) along time
+    dim: int = 128  # embedding width: stationary part + non-stationary part
+    stationary_dim: int = 64  # leading dims that are the stationary part
+    weight: float = 0.0
+    temp: float = 0.1  # InfoNCE temperature of both parts
+
+
+@dataclass
+class VCLRConfig:
+    """Video-level views (Kuang et al., ICCV 2021; videosce/methods/vclr.py); off while segments is 0."""
+
+    segments: int = 0  # S >= 2: a view = one random clip per equal segment (B,S,3,T,H,W), backbone features averaged before the projector
+    order_weight: float = 1.0  # weight of the temporal-order BCE (segment order shuffled with p 0.5, a head on the concatenated segment features); 0 = no order head
+
+
+@dataclass
+class MochiConfig:
+    """Hard negative mixing (Kalantidis et al., NeurIPS 2020) for sce / moco / ressl; off while num_mix = num_mix_query = 0."""
+
+    num_hard: int = 1024  # N: hardest queue negatives per query to mix from (MoCHi's N = 1024)
+    num_mix: int = 0  # s: synthetic negatives mixing two of them (convex, re-normalised)
+    num_mix_query: int = 0  # s': synthetic negatives mixing the query (weight < 0.5) with one of them
+    start_fraction: float = 0.0  # fraction of training before mixing starts
+
+
+@dataclass
+class HardNegativesConfig:
+    """Hard negative reweighting with debiasing (Robinson et al., ICLR 2021) for sce / moco; off while both are 0."""
+
+    beta: float = 0.0  # concentration on hard negatives (weights e^{beta * logit}); 0 = debiased loss of Chuang et al.
+    tau_plus: float = 0.0  # class prior of false negatives; 0 with beta 0 = InfoNCE
+
+
+@dataclass
 class MethodConfig:
     name: str = "sce"
     coeff: float = 0.5  # lambda
@@ -82,6 +136,18 @@ class MethodConfig:
     momentum: float = 0.99  # start of the cosine EMA schedule to 1
     sym: bool = True
     predictor: bool = True  # online predictor head (SCE, MoCo v3, BYOL); false for MoCo v2
+    vclr: VCLRConfig = field(default_factory=VCLRConfig)  # video-level views of the momentum methods
+    inter_intra: InterIntraConfig = field(default_factory=InterIntraConfig)  # auxiliary term of the momentum methods
+    long_short: LongShortConfig = field(default_factory=LongShortConfig)  # auxiliary term of the momentum methods
+    # SCE warm-ups (reference code: lambda linear from 1, tau_m cosine from temp_m_start), as fractions of training
+    coeff_warmup_fraction: float = 0.0  # sce: lambda goes linearly from 1 to `coeff` over this fraction; 0 = off
+    temp_m_start: Optional[float] = None  # sce / ressl: tau_m at step 0 of its warm-up; None = temp_m
+    temp_m_warmup_fraction: float = 0.0  # sce / ressl: tau_m follows a cosine from temp_m_start to temp_m; 0 = off
+    use_keys: bool = False  # sce / moco / ressl: every rank's batch keys join the negatives, own key masked (SCE code)
+    temporal_decay: float = 1.0  # VideoMoCo's t (0.99999 there): queue negatives decay by t^age (steps); 1 = off
+    temporal_decay_mode: str = "similarity"  # similarity: t^age * q.u (VideoMoCo's code) | weight: t^age * exp(q.u / tau)
+    mochi: MochiConfig = field(default_factory=MochiConfig)
+    hard_negatives: HardNegativesConfig = field(default_factory=HardNegativesConfig)
 
 
 @dataclass
@@ -114,8 +180,8 @@ class TrainerConfig:
 @dataclass
 class EvalConfig:
     retrieval_at_end: bool = True
-    retrieval_mode: str = "clean"  # clean | vcop: the retrieval protocols of REFERENCE.md, named in every output
-    ks: List[int] = field(default_factory=lambda: [1, 5, 10, 20, 50])  # clean mode; vcop fixes 1, 5, 10, 20, 50
+    retrieval_mode: str = "clean"  # clean | vcop | sce: the retrieval protocols of REFERENCE.md, named in every output
+    ks: List[int] = field(default_factory=lambda: [1, 5, 10, 20, 50])  # clean mode; vcop fixes 1, 5, 10, 20, 50, sce 1, 5, 10, 15, 20, 25
     batch_size: int = 16  # videos per test batch (each brings data.eval_clips x num_crops clips)
     num_crops: int = 1  # spatial crops per test clip along the long side; SCE test protocol: 3 (REFERENCE.md)
     crop_size: Optional[int] = None  # side of the test crops; None = data.size (SCE: three 256 crops of a 256 short side)
@@ -156,6 +222,38 @@ def _merge(base: DictConfig, other: DictConfig, source: str) -> DictConfig:
         raise ConfigError(f"{source}: {_one_line(exc)}") from None
 
 
+def _inter_intra_on(cfg: DictConfig) -> bool:
+    return cfg.method.inter_intra.rank_weight > 0 or cfg.method.inter_intra.coherent_weight > 0
+
+
+QUEUE_METHODS = ("sce", "moco", "ressl")  # the methods whose loss takes negatives (videosce/losses/negatives.py)
+
+
+def _negative_checks(m: DictConfig) -> list:
+    """(key, ok, rule) for the warm-up and negative options; each is off by default."""
+    queue, hard = m.name in QUEUE_METHODS, m.hard_negatives
+    mochi_on = m.mochi.num_mix > 0 or m.mochi.num_mix_query > 0
+    return [
+        ("method.coeff_warmup_fraction", 0 <= m.coeff_warmup_fraction <= 1, "must be within [0, 1]"),
+        ("method.coeff_warmup_fraction", m.coeff_warmup_fraction == 0 or m.name == "sce", "is only for method.name=sce"),
+        ("method.temp_m_start", m.temp_m_start is None or m.temp_m_start > 0, "must be > 0"),
+        ("method.temp_m_warmup_fraction", 0 <= m.temp_m_warmup_fraction <= 1, "must be within [0, 1]"),
+        ("method.temp_m_warmup_fraction", m.temp_m_warmup_fraction == 0 or m.name in ("sce", "ressl"), "is only for method.name=sce or ressl"),
+        ("method.use_keys", not m.use_keys or queue, f"is only for method.name in {', '.join(QUEUE_METHODS)}"),
+        ("method.temporal_decay", 0 < m.temporal_decay <= 1, "must be within (0, 1]; 1 = off"),
+        ("method.temporal_decay", m.temporal_decay == 1 or queue, f"is only for method.name in {', '.join(QUEUE_METHODS)}"),
+        ("method.temporal_decay_mode", m.temporal_decay_mode in DECAY_MODES, f"must be one of {', '.join(DECAY_MODES)}"),
+        ("method.mochi.num_hard", m.mochi.num_hard >= 1, "must be >= 1"),
+        ("method.mochi.num_mix", m.mochi.num_mix >= 0, "must be >= 0"),
+        ("method.mochi.num_mix_query", m.mochi.num_mix_query >= 0, "must be >= 0"),
+        ("method.mochi.start_fraction", 0 <= m.mochi.start_fraction < 1, "must be within [0, 1)"),
+        ("method.mochi.num_mix", not mochi_on or queue, f"(MoCHi) is only for method.name in {', '.join(QUEUE_METHODS)}"),
+        ("method.hard_negatives.beta", hard.beta >= 0, "must be >= 0"),
+        ("method.hard_negatives.tau_plus", 0 <= hard.tau_plus < 1, "must be within [0, 1)"),
+        ("method.hard_negatives.beta", (hard.beta == 0 and hard.tau_plus == 0) or m.name in ("sce", "moco"), "(hard negatives) is only for method.name=sce or moco"),
+    ]
+
+
 def _validate(cfg: DictConfig) -> None:
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
@@ -170,11 +268,34 @@ def _validate(cfg: DictConfig) -> None:
         ("data.color_jitter", len(cfg.data.color_jitter) == 4 and 0 <= cfg.data.color_jitter[3] <= 0.5, "must be [brightness, contrast, saturation, hue<=0.5]"),
         ("data.decode_timeout_s", cfg.data.decode_timeout_s >= 0, "must be >= 0"),
         ("data.max_bad_fraction", 0 <= cfg.data.max_bad_fraction <= 1, "must be within [0, 1]"),
+        ("data.clip_gap_dist", cfg.data.clip_gap_dist in CLIP_GAP_DISTS, f"must be one of {', '.join(CLIP_GAP_DISTS)}"),
+        ("data.clip_gap", cfg.data.clip_gap is None or (len(cfg.data.clip_gap) == 2 and 0 <= cfg.data.clip_gap[0] <= cfg.data.clip_gap[1]), "must be [min, max] with 0 <= min <= max"),
+        ("data.clip_gap", cfg.data.clip_gap is None or cfg.data.clip_gap_dist != "off", "needs data.clip_gap_dist=uniform or cvrl"),
+        ("data.clip_gap_c", cfg.data.clip_gap_c >= 1, "must be >= 1"),
+        ("method.vclr.segments", cfg.method.vclr.segments == 0 or cfg.method.vclr.segments >= 2, "must be 0 (off) or >= 2"),
+        ("method.vclr.segments", cfg.method.vclr.segments == 0 or cfg.data.clip_gap_dist == "off", "cannot be combined with data.clip_gap_dist (the segments place the clips)"),
+        ("method.vclr.segments", cfg.method.vclr.segments == 0 or cfg.method.name != "simclr", "needs a momentum method (sce, moco, ressl, byol)"),
+        ("method.vclr.order_weight", cfg.method.vclr.order_weight >= 0, "must be >= 0"),
+        ("method.vclr.segments", cfg.method.vclr.segments == 0 or max(cfg.method.inter_intra.rank_weight, cfg.method.inter_intra.coherent_weight, cfg.method.long_short.weight) == 0,
+         "cannot be combined with method.inter_intra / method.long_short (their terms take clips (B,3,T,H,W))"),
         ("method.coeff", 0 <= cfg.method.coeff <= 1, "must be within [0, 1]"),
         ("method.temp", cfg.method.temp > 0, "must be > 0"),
         ("method.temp_m", cfg.method.temp_m > 0, "must be > 0"),
         ("method.queue_size", cfg.method.queue_size >= 1, "must be >= 1"),
         ("method.momentum", 0 <= cfg.method.momentum <= 1, "must be within [0, 1]"),
+        *_negative_checks(cfg.method),
+        ("method.inter_intra.chunks", cfg.method.inter_intra.chunks >= 2, "must be >= 2"),
+        ("method.inter_intra.chunks", cfg.method.inter_intra.chunks <= cfg.data.frames or not _inter_intra_on(cfg), "must be <= data.frames"),
+        ("method.inter_intra.dim", cfg.method.inter_intra.dim >= 1, "must be >= 1"),
+        ("method.inter_intra.rank_weight", cfg.method.inter_intra.rank_weight >= 0, "must be >= 0"),
+        ("method.inter_intra.coherent_weight", cfg.method.inter_intra.coherent_weight >= 0, "must be >= 0"),
+        ("method.inter_intra.rank_temp", cfg.method.inter_intra.rank_temp > 0, "must be > 0"),
+        ("method.inter_intra.coherent_temp", cfg.method.inter_intra.coherent_temp > 0, "must be > 0"),
+        ("method.long_short.num_short", cfg.method.long_short.num_short >= 2, "must be >= 2"),
+        ("method.long_short.num_short", cfg.method.long_short.num_short <= cfg.data.frames or cfg.method.long_short.weight <= 0, "must be <= data.frames"),
+        ("method.long_short.stationary_dim", 0 < cfg.method.long_short.stationary_dim < cfg.method.long_short.dim, "must be within (0, method.long_short.dim)"),
+        ("method.long_short.weight", cfg.method.long_short.weight >= 0, "must be >= 0"),
+        ("method.long_short.temp", cfg.method.long_short.temp > 0, "must be > 0"),
         ("trainer.max_epochs", cfg.trainer.max_epochs >= 1, "must be >= 1"),
         ("trainer.batch_size", cfg.trainer.batch_size >= 1, "must be >= 1"),
         ("trainer.precision", cfg.trainer.precision in PRECISIONS, f"must be one of {', '.join(PRECISIONS)}"),

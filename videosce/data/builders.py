@@ -6,14 +6,20 @@ from pathlib import Path
 from videosce.config import ConfigError
 
 from .datasets import VideoClipDataset, VideoIndex
+from .samplers import ClipGap
 from .transforms import EvalClipTransform, TrainClipTransform
 
 BAD_VIDEO_LOG = "bad_videos.txt"
 
 
 def build_train_dataset(cfg, index: VideoIndex, num_clips: int) -> VideoClipDataset:
-    """Random clips with clip-consistent augmentation: `num_clips` views per video."""
+    """Random clips with clip-consistent augmentation: `num_clips` views per video; `data.clip_gap*`
+    set the distance between their starts, `method.vclr.segments` makes each view S clips (VCLR)."""
     data = cfg.data
+    gap = None
+    if data.clip_gap_dist != "off":
+        low, high = data.clip_gap if data.clip_gap is not None else (0.0, float("inf"))
+        gap = ClipGap(low, high, data.clip_gap_dist, data.clip_gap_c)
     transforms = [
         TrainClipTransform(
             data.size, scale=data.crop_scale, ratio=data.crop_ratio, jitter=data.color_jitter,
@@ -27,6 +33,7 @@ def build_train_dataset(cfg, index: VideoIndex, num_clips: int) -> VideoClipData
         index.records, transforms, data.frames, data.stride, num_clips, train=True,
         decoder=data.decoder, seed=cfg.seed, bad_video_log=Path(cfg.output_dir) / BAD_VIDEO_LOG,
         clip_duration=data.clip_duration, decode_timeout_s=data.decode_timeout_s,
+        clip_gap=gap, segments=cfg.method.vclr.segments,
     )
 
 

@@ -20,7 +20,7 @@ from videosce.errors import UserError
 from videosce.utils.dist import barrier, is_main_process
 
 from .decoders import DecodeError, decode_frames, frame_timestamps, probe_video
-from .samplers import random_clips, random_time_clips, uniform_clips, uniform_time_clips
+from .samplers import ClipGap, random_clips, random_time_clips, segment_clips, segment_time_clips, uniform_clips, uniform_time_clips
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +187,9 @@ class VideoClipDataset(Dataset):
     Randomness is a function of (seed, epoch, index), so runs and resumes are reproducible.
     An undecodable video is appended to `bad_video_log` (path + reason); training substitutes
     another video deterministically, eval returns index -1 so the caller drops and counts it.
+    Train-mode options (samplers.py): `clip_gap` bounds/draws the distance between the views' starts
+    (frames, or seconds with `clip_duration`); `segments` = S > 0 makes each view S clips, one per
+    equal segment (VCLR), returned as a (S,3,T,H,W) tensor with one augmentation drawn per view.
     """
 
     def __init__(
@@ -203,6 +206,8 @@ class VideoClipDataset(Dataset):
         max_substitutes: int = 10,
         clip_duration: float = 0.0,
         decode_timeout_s: float = 0.0,
+        clip_gap: Optional[ClipGap] = None,
+        segments: int = 0,
     ) -> None:
         self.records = list(records)
         self.transforms = list(transform) if isinstance(transform, (list, tuple)) else [transform]
@@ -211,6 +216,7 @@ class VideoClipDataset(Dataset):
         self.bad_video_log = Path(bad_video_log) if bad_video_log else None
         self.max_substitutes, self.clip_duration = max_substitutes, clip_duration
         self.timeout_s = decode_timeout_s or None
+        self.clip_gap, self.segments = clip_gap, segments
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -219,24 +225,37 @@ class VideoClipDataset(Dataset):
     def __len__(self) -> int:
         return len(self.records)
 
+    def sample_clips(self, index: int, rng: np.random.Generator) -> List[List[int]]:
+        """Frame indices of the item's clips: `num_clips` clips, or `num_clips` * `segments` (view-major)."""
+        record = self.records[index]
+        if self.clip_duration > 0:  # time-based: `frames` frames over `clip_duration` seconds
+            times = frame_timestamps(record.path)
+            if not self.train:
+                return uniform_time_clips(times, self.clip_duration, self.frames, self.num_clips)
+            if self.segments:
+                return [c for _ in range(self.num_clips) for c in segment_time_clips(times, self.clip_duration, self.frames, self.segments, rng)]
+            return random_time_clips(times, self.clip_duration, self.frames, self.num_clips, rng, gap=self.clip_gap)
+        num_frames = probe_video(record.path, backend=self.decoder, timeout_s=self.timeout_s).num_frames
+        if not self.train:
+            return uniform_clips(num_frames, self.frames, self.stride, self.num_clips)
+        if self.segments:
+            return [c for _ in range(self.num_clips) for c in segment_clips(num_frames, self.frames, self.stride, self.segments, rng)]
+        return random_clips(num_frames, self.frames, self.stride, self.num_clips, rng, gap=self.clip_gap)
+
     def load_clips(self, index: int) -> List[torch.Tensor]:
         record = self.records[index]
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        if self.clip_duration > 0:  # time-based: `frames` frames over `clip_duration` seconds
-            times = frame_timestamps(record.path)
-            if self.train:
-                clips = random_time_clips(times, self.clip_duration, self.frames, self.num_clips, rng)
-            else:
-                clips = uniform_time_clips(times, self.clip_duration, self.frames, self.num_clips)
-        else:
-            num_frames = probe_video(record.path, backend=self.decoder, timeout_s=self.timeout_s).num_frames
-            if self.train:
-                clips = random_clips(num_frames, self.frames, self.stride, self.num_clips, rng)
-            else:
-                clips = uniform_clips(num_frames, self.frames, self.stride, self.num_clips)
+        clips = self.sample_clips(index, rng)
         wanted = sorted({i for clip in clips for i in clip})
         frames = decode_frames(record.path, wanted, backend=self.decoder, timeout_s=self.timeout_s)
         position = {frame: row for row, frame in enumerate(wanted)}
+        if self.train and self.segments:  # a view's S clips share one augmentation: the same seed for each
+            views = []
+            for n in range(self.num_clips):
+                transform, seed = self.transforms[n % len(self.transforms)], int(rng.integers(2**63))
+                segment = clips[n * self.segments : (n + 1) * self.segments]
+                views.append(torch.stack([transform(frames[[position[i] for i in clip]], np.random.default_rng(seed)) for clip in segment]))
+            return views
         return [self.transforms[n % len(self.transforms)](frames[[position[i] for i in clip]], rng) for n, clip in enumerate(clips)]
 
     def _report_bad(self, index: int, error: Exception) -> None:

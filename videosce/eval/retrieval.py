@@ -3,7 +3,11 @@
 clean: global-average-pooled features of data.eval_clips x eval.num_crops views per video,
   averaged and L2-normalised, cosine; configurable clips; R@k for eval.ks.
 vcop: the VCOP protocol, exactly as REFERENCE.md states it (see `vcop.py`).
-In both, an undecodable query counts as a miss and an undecodable gallery video is left out
+sce: the SCE paper's protocol (REFERENCE.md): the clean features of 10 clips x 3 crops per video,
+  then each side (queries, gallery) mean-centred by its own mean, L2-normalised, dot product;
+  R@1, 5, 10, 15, 20, 25. Without the centring, the features' common offset dominates the
+  cosine of non-negative (post-ReLU) features.
+In all, an undecodable query counts as a miss and an undecodable gallery video is left out
 (both logged): no video disappears silently.
 """
 from __future__ import annotations
@@ -26,10 +30,13 @@ from . import vcop
 from .features import FeatureCache, VideoFeatures, eval_features, extract_features
 from .plots import RetrievalExample, plot_retrieval
 from .ranking import retrieval_hits
+from .report import with_values
 
 log = logging.getLogger(__name__)
 
-RETRIEVAL_MODES = ("clean", "vcop")
+RETRIEVAL_MODES = ("clean", "vcop", "sce")
+SCE_CLIPS, SCE_CROPS = 10, 3  # test views per video in the SCE protocol
+SCE_KS = (1, 5, 10, 15, 20, 25)
 FIGURE_QUERIES = 6
 FIGURE_MATCHES = 5
 
@@ -52,17 +59,40 @@ def retrieval_title(cfg: DictConfig) -> str:
             "128x171 -> centre 112, no normalisation, last feature map max-pooled (1,2,2), clip mean, cosine"
         )
     data, ev = cfg.data, cfg.eval
+    if retrieval_mode(cfg) == "sce":
+        return (
+            f"retrieval R@k, mode=sce (SCE paper): split {data.split}, test queries vs train gallery, {SCE_CLIPS} clips x {SCE_CROPS} crops "
+            f"of {data.frames} frames (stride {data.stride}) at {ev.crop_size or data.size}px, global average pool, view mean, "
+            "each side mean-centred by its own mean, L2-normalised, dot product"
+        )
     return (
         f"retrieval R@k, mode=clean: split {data.split}, test queries vs train gallery, {data.eval_clips} clips x {ev.num_crops} crops "
         f"of {data.frames} frames (stride {data.stride}) at {ev.crop_size or data.size}px, global average pool, view mean, L2-normalised, cosine"
     )
 
 
+def sce_config(cfg: DictConfig) -> DictConfig:
+    """`cfg` with the SCE protocol's test views (10 clips x 3 crops); the rest of the eval transform is kept."""
+    return with_values(cfg, {"data.eval_clips": SCE_CLIPS, "eval.num_crops": SCE_CROPS})
+
+
+def mean_centred(features: VideoFeatures) -> VideoFeatures:
+    """Features minus the mean of the decodable videos' features (undecodable rows stay zero).
+
+    The SCE protocol centres queries and gallery each by its own mean before the cosine."""
+    feats = features.feats.clone()
+    if features.valid.any():
+        feats[features.valid] -= feats[features.valid].mean(dim=0, keepdim=True)
+    return VideoFeatures(feats, features.labels, features.valid)
+
+
 def retrieval_features(
     backbone: nn.Module, cfg: DictConfig, subset: str, device: torch.device, cache: Optional[FeatureCache]
 ) -> Tuple[VideoFeatures, VideoIndex]:
-    if retrieval_mode(cfg) == "clean":
-        return eval_features(backbone, cfg, subset, device, cache)
+    """Uncentred per-video features of `subset` under the protocol of `eval.retrieval_mode`."""
+    mode = retrieval_mode(cfg)
+    if mode in ("clean", "sce"):
+        return eval_features(backbone, sce_config(cfg) if mode == "sce" else cfg, subset, device, cache)
     index = read_index(cfg.data, subset)
     dataset = vcop.VcopDataset(index.records, cfg.data.decoder, bad_video_log=Path(cfg.output_dir) / BAD_VIDEO_LOG)
 
@@ -83,7 +113,9 @@ def evaluate_retrieval(
     mode = retrieval_mode(cfg)
     gallery, gallery_index = retrieval_features(backbone, cfg, "train", device, cache)
     query, query_index = retrieval_features(backbone, cfg, "test", device, cache)
-    ks = vcop.KS if mode == "vcop" else tuple(cfg.eval.ks)
+    if mode == "sce":
+        gallery, query = mean_centred(gallery), mean_centred(query)
+    ks = {"vcop": vcop.KS, "sce": SCE_KS}.get(mode, tuple(cfg.eval.ks))
     hits = torch.zeros(len(query.labels), len(ks), dtype=torch.bool)
     g = gallery.valid
     q_feats, g_feats = query.feats[query.valid].to(device), gallery.feats[g].to(device)
