@@ -255,9 +255,6 @@ def _negative_checks(m: DictConfig) -> list:
 
 
 def _validate(cfg: DictConfig) -> None:
-    missing = sorted(OmegaConf.missing_keys(cfg))
-    if missing:
-        raise ConfigError(f"config key '{missing[0]}' is required but not set")
     checks = [
         ("data.format", cfg.data.format in DATA_FORMATS, f"must be one of {', '.join(DATA_FORMATS)}"),
         ("data.split", cfg.data.split in (1, 2, 3, "all"), "must be 1, 2, 3 or all"),
@@ -307,9 +304,9 @@ def _validate(cfg: DictConfig) -> None:
             raise ConfigError(f"bad value for config key '{key}': {OmegaConf.select(cfg, key)} {rule}")
 
 
-def load_config(path: Optional[str | Path] = None, overrides: Sequence[str] = ()) -> DictConfig:
-    """Schema defaults <- YAML file <- `key.sub=value` overrides, validated, read-only keys."""
-    cfg = OmegaConf.structured(Config)
+def load_structured(schema: type, path: Optional[str | Path] = None, overrides: Sequence[str] = ()) -> DictConfig:
+    """`schema` defaults <- YAML file <- `key.sub=value` overrides; unknown keys and bad types raise ConfigError."""
+    cfg = OmegaConf.structured(schema)
     if path is not None:
         path = Path(path)
         if not path.is_file():
@@ -323,6 +320,15 @@ def load_config(path: Optional[str | Path] = None, overrides: Sequence[str] = ()
         if "=" not in item:
             raise ConfigError(f"override '{item}' must look like key.sub=value")
         cfg = _merge(cfg, OmegaConf.from_dotlist([item]), f"override '{item}'")
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise ConfigError(f"config key '{missing[0]}' is required but not set")
+    return cfg
+
+
+def load_config(path: Optional[str | Path] = None, overrides: Sequence[str] = ()) -> DictConfig:
+    """Schema defaults <- YAML file <- `key.sub=value` overrides, validated, read-only keys."""
+    cfg = load_structured(Config, path, overrides)
     _validate(cfg)
     OmegaConf.set_readonly(cfg, True)
     return cfg
