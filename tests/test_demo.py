@@ -115,3 +115,19 @@ def test_changed_params_regenerate_without_stale_clips(tmp_path: Path) -> None:
 def test_videos_per_class_must_fill_groups(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="multiple of 10"):
         make_demo_dataset(tmp_path, **{**TINY, "videos_per_class": 15})
+
+
+def test_objects_carry_their_class_pattern() -> None:
+    """Inside the object, patterned classes show two colours (object + complement); the plain one shows one."""
+    from videosce.data.demo import _CLASS_SPECS, _object_coords, _pattern_mask
+
+    u, v = np.meshgrid(np.linspace(-0.95, 0.95, 41), np.linspace(-0.95, 0.95, 41))
+    for name, (_, pattern, _) in _CLASS_SPECS.items():
+        second = _pattern_mask(pattern, u, v)
+        share = second.mean()
+        assert (share == 0) if pattern == "plain" else (0.1 < share < 0.9), (name, share)
+    patterns = [spec[1] for spec in _CLASS_SPECS.values()]
+    assert len(set(patterns)) == len(patterns)  # one pattern per class
+    # object coordinates turn with the object: a point on the object's own u axis stays there
+    u0, v0 = _object_coords(np.array(0.0), np.array(5.0), np.array(5.0), np.array(np.pi / 2))
+    assert np.allclose([u0, v0], [1.0, 0.0])

@@ -8,7 +8,7 @@ files, so the whole pipeline (decoder, UCF101 split reader, sampler) is exercise
 
 Why patterns: with plain shapes (data version 3) a tiny 3D CNN learned nothing usable within the
 demo's CPU budget, even supervised; a two-colour surface pattern is a cue such a network picks up
-in a few hundred steps under the demo's augmentations (measured in the README).
+in a few hundred steps under the demo's augmentations (the README's demo table is measured on this version).
 """
 from __future__ import annotations
 
