@@ -249,14 +249,18 @@ class VideoClipDataset(Dataset):
         wanted = sorted({i for clip in clips for i in clip})
         frames = decode_frames(record.path, wanted, backend=self.decoder, timeout_s=self.timeout_s)
         position = {frame: row for row, frame in enumerate(wanted)}
+
+        def view(n: int, clip: List[int], view_rng: np.random.Generator) -> torch.Tensor:
+            return self.transforms[n % len(self.transforms)](frames[[position[i] for i in clip]], view_rng)
+
         if self.train and self.segments:  # a view's S clips share one augmentation: the same seed for each
             views = []
             for n in range(self.num_clips):
-                transform, seed = self.transforms[n % len(self.transforms)], int(rng.integers(2**63))
+                seed = int(rng.integers(2**63))
                 segment = clips[n * self.segments : (n + 1) * self.segments]
-                views.append(torch.stack([transform(frames[[position[i] for i in clip]], np.random.default_rng(seed)) for clip in segment]))
+                views.append(torch.stack([view(n, clip, np.random.default_rng(seed)) for clip in segment]))
             return views
-        return [self.transforms[n % len(self.transforms)](frames[[position[i] for i in clip]], rng) for n, clip in enumerate(clips)]
+        return [view(n, clip, rng) for n, clip in enumerate(clips)]
 
     def _report_bad(self, index: int, error: Exception) -> None:
         log.warning("skipping unreadable video: %s", error)
