@@ -251,7 +251,9 @@ class VideoClipDataset(Dataset):
         position = {frame: row for row, frame in enumerate(wanted)}
 
         def view(n: int, clip: List[int], view_rng: np.random.Generator) -> torch.Tensor:
-            return self.transforms[n % len(self.transforms)](frames[[position[i] for i in clip]], view_rng)
+            # index_select: indexing with a Python list takes torch's slow path (7x, ~1 ms per clip)
+            rows = torch.tensor([position[i] for i in clip])
+            return self.transforms[n % len(self.transforms)](frames.index_select(0, rows), view_rng)
 
         if self.train and self.segments:  # a view's S clips share one augmentation: the same seed for each
             views = []
