@@ -85,6 +85,28 @@ def test_kinetics_official_csv(tmp_path, caplog):
         read_kinetics(tmp_path / "videos", tmp_path, "train")
 
 
+def test_kinetics_val_csv_and_labels_from_train(tmp_path):
+    """CVDF's val.csv (no is_cc column, as in Kinetics-700-2020) is the test list; a class absent from
+    it keeps train.csv's number, and a class train.csv lacks is a clear error."""
+    (tmp_path / "train.csv").write_text(
+        "label,youtube_id,time_start,time_end,split\n"
+        '"passing American football (in game)",aaa,0,10,train\n'
+        "abseiling,bbb,5,15,train\n"
+        "zumba,ccc,1,11,train\n"
+    )
+    (tmp_path / "val.csv").write_text("label,youtube_id,time_start,time_end,split\nzumba,ddd,2,12,val\n")
+    touch(tmp_path / "videos" / "ddd_000002_000012.mp4")
+    index = read_kinetics(tmp_path / "videos", tmp_path, "test")
+    assert index.classes == ["abseiling", "passing American football (in game)", "zumba"]
+    assert [(r.path.name, r.label) for r in index.records] == [("ddd_000002_000012.mp4", 2)]
+    (tmp_path / "val.csv").write_text("label,youtube_id,time_start,time_end,split\nyoga,eee,2,12,val\n")
+    with pytest.raises(SplitFormatError, match="val.csv:2: class 'yoga'"):
+        read_kinetics(tmp_path / "videos", tmp_path, "test")
+    (tmp_path / "val.csv").unlink()
+    with pytest.raises(SplitFormatError, match="validate.csv or .*val.csv"):
+        read_kinetics(tmp_path / "videos", tmp_path, "test")
+
+
 def test_clip_dataset_train_and_eval_items(demo_root):
     from videosce.data.datasets import read_ucf101
 

@@ -104,24 +104,41 @@ def read_hmdb51(video_root: str | Path, split_dir: str | Path, split: int, subse
     return VideoIndex(_existing(records, files[0].parent), classes)
 
 
-def read_kinetics(video_root: str | Path, split_dir: str | Path, subset: str) -> VideoIndex:
-    """Official CSV (label, youtube_id, time_start, time_end, split[, is_cc]); test = validate.csv.
+KINETICS_SPLIT_FILES = {"train": ("train.csv",), "test": ("validate.csv", "val.csv")}
 
-    Videos are found anywhere under `video_root` by name `<youtube_id>_<start:06d>_<end:06d>.<ext>`
-    (the usual downloader naming) or `<youtube_id>.<ext>`.
-    """
-    _check_subset(subset)
-    split_dir = Path(split_dir)
-    csv_file = split_dir / ("train.csv" if subset == "train" else "validate.csv")
-    if not csv_file.is_file():
-        raise SplitFormatError(f"split file not found: {csv_file}")
+
+def _kinetics_csv(split_dir: Path, subset: str) -> Optional[Path]:
+    """The subset's CSV: DeepMind's archives name the validation list validate.csv, the CVDF mirror val.csv."""
+    return next((split_dir / name for name in KINETICS_SPLIT_FILES[subset] if (split_dir / name).is_file()), None)
+
+
+def _kinetics_rows(csv_file: Path) -> List[Dict[str, str]]:
     with csv_file.open(newline="") as handle:
         reader = csv.DictReader(handle)
         required = {"label", "youtube_id", "time_start", "time_end"}
         if not required.issubset(reader.fieldnames or ()):
             raise SplitFormatError(f"{csv_file}:1: header must contain {sorted(required)}, got {reader.fieldnames}")
-        rows = list(reader)
-    classes = sorted({row["label"] for row in rows})
+        return list(reader)
+
+
+def read_kinetics(video_root: str | Path, split_dir: str | Path, subset: str) -> VideoIndex:
+    """Official Kinetics-400/600/700 CSV (label, youtube_id, time_start, time_end, split[, is_cc]);
+    train = train.csv, test = validate.csv or val.csv.
+
+    Labels are numbered in sorted order of train.csv's class names whichever subset is read, so the
+    train and test subsets agree even when a class is missing from one list. Videos are found
+    anywhere under `video_root` by name `<youtube_id>_<start:06d>_<end:06d>.<ext>` (the usual
+    downloader naming) or `<youtube_id>.<ext>`.
+    """
+    _check_subset(subset)
+    split_dir = Path(split_dir)
+    csv_file = _kinetics_csv(split_dir, subset)
+    if csv_file is None:
+        raise SplitFormatError(f"split file not found: {' or '.join(str(split_dir / n) for n in KINETICS_SPLIT_FILES[subset])}")
+    rows = _kinetics_rows(csv_file)
+    train_csv = _kinetics_csv(split_dir, "train")
+    class_rows = rows if subset == "train" or train_csv is None else _kinetics_rows(train_csv)
+    classes = sorted({row["label"] for row in class_rows})
     label_of = {name: i for i, name in enumerate(classes)}
     on_disk: Dict[str, Path] = {}
     for dirpath, _, filenames in os.walk(video_root):
@@ -129,6 +146,8 @@ def read_kinetics(video_root: str | Path, split_dir: str | Path, subset: str) ->
             on_disk.setdefault(Path(filename).stem, Path(dirpath) / filename)
     records, missing = [], 0
     for n, row in enumerate(rows, 2):
+        if row["label"] not in label_of:
+            raise SplitFormatError(f"{csv_file}:{n}: class '{row['label']}' is not in {train_csv}")
         try:
             stem = f"{row['youtube_id']}_{int(float(row['time_start'])):06d}_{int(float(row['time_end'])):06d}"
         except ValueError:
