@@ -1,5 +1,8 @@
 """Re-encode a video dataset for fast, exact clip decoding: short side resized (e.g. 256 or 320),
-H.264 MP4 with a keyframe every `--gop` frames (closed GOPs), audio dropped.
+H.264 MP4 with a keyframe every `--gop` frames (closed GOPs), audio dropped (nothing in videosce
+reads it). A display rotation (phone video) is baked into the pixels by default, because every
+videosce decoder returns frames as stored: the prepared frames are the upright ones a player shows;
+`--rotation keep` carries the display matrix over instead.
 
 Why: decoding a clip costs the frames from the preceding keyframe to the clip's end, so a dense
 keyframe interval and fewer pixels are the real speed-ups (see DEPENDENCIES.md); a plain
@@ -25,6 +28,7 @@ from pathlib import Path
 from typing import Iterator, List, Optional, Sequence, Tuple
 
 import av
+import numpy as np
 from av.video.frame import PictureType
 from tqdm import tqdm
 
@@ -38,7 +42,27 @@ def output_size(width: int, height: int, short_side: int) -> Tuple[int, int]:
     return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
 
 
-def encode(src: Path, dst: Path, short_side: int, gop: int, crf: int, preset: str) -> None:
+def quarter_turns(degrees: float) -> int:
+    """Counter-clockwise quarter turns that make a frame with display rotation `degrees` upright."""
+    return int(round(degrees / 90)) % 4
+
+
+def rotate_yuv420p(frame: av.VideoFrame, turns: int) -> av.VideoFrame:
+    """`frame` (yuv420p, even sides) turned by `turns` counter-clockwise quarter turns, plane by plane:
+    no colour conversion, so the pixels are exactly the stored ones, rearranged."""
+    height, width = frame.height, frame.width
+    flat = frame.to_ndarray().ravel()
+    luma, chroma = height * width, height * width // 4
+    planes = (flat[:luma].reshape(height, width), flat[luma:luma + chroma].reshape(height // 2, width // 2),
+              flat[luma + chroma:].reshape(height // 2, width // 2))
+    rotated = np.concatenate([np.rot90(plane, turns).ravel() for plane in planes])
+    out_height, out_width = (width, height) if turns % 2 else (height, width)
+    out = av.VideoFrame.from_ndarray(rotated.reshape(out_height * 3 // 2, out_width), format="yuv420p")
+    out.pts, out.time_base = frame.pts, frame.time_base
+    return out
+
+
+def encode(src: Path, dst: Path, short_side: int, gop: int, crf: int, preset: str, rotation: str = "apply") -> None:
     """Decode `src`, resize, encode to `dst` (MP4) in one pass; raises on any FFmpeg error."""
     with av.open(str(src)) as inp:
         if not inp.streams.video:
@@ -52,16 +76,23 @@ def encode(src: Path, dst: Path, short_side: int, gop: int, crf: int, preset: st
             out_stream = out.add_stream("libx264", rate=rate, options=options)
             out_stream.codec_context.time_base = Fraction(1, rate) if retime else in_stream.time_base
             out_stream.pix_fmt = "yuv420p"
-            first, last, count = None, None, 0
+            first, last, count, turns = None, None, 0, 0
             for frame in inp.decode(in_stream):
                 if count == 0:
-                    out_stream.width, out_stream.height = output_size(frame.width, frame.height, short_side)
+                    width, height = output_size(frame.width, frame.height, short_side)
+                    turns = quarter_turns(frame.rotation or 0)
+                    if rotation == "keep" and turns:
+                        out_stream.set_display_rotation(90 * turns)
+                        turns = 0
+                    out_stream.width, out_stream.height = (height, width) if turns % 2 else (width, height)
                 if retime or frame.pts is None:
                     pts = count if retime else (last + 1 if last is not None else 0)
                 else:
                     first = frame.pts if first is None else first
                     pts = max(frame.pts - first, last + 1 if last is not None else 0)
-                resized = frame.reformat(out_stream.width, out_stream.height, format="yuv420p", interpolation="AREA")
+                resized = frame.reformat(width, height, format="yuv420p", interpolation="AREA")
+                if turns:
+                    resized = rotate_yuv420p(resized, turns)
                 resized.pts, last, count = pts, pts, count + 1
                 resized.pict_type = PictureType.NONE  # else x264 also puts a keyframe at every source keyframe
                 out.mux(out_stream.encode(resized))
@@ -70,7 +101,8 @@ def encode(src: Path, dst: Path, short_side: int, gop: int, crf: int, preset: st
             out.mux(out_stream.encode())
 
 
-def prepare_one(rel: str, src_root: Path, dst_root: Path, short_side: int, gop: int, crf: int, preset: str) -> Tuple[str, str, str]:
+def prepare_one(rel: str, src_root: Path, dst_root: Path, short_side: int, gop: int, crf: int, preset: str,
+                rotation: str = "apply") -> Tuple[str, str, str]:
     """(rel, "done" | "skipped" | "failed", reason); never raises, so one bad file does not stop a run."""
     dst = (dst_root / rel).with_suffix(".mp4")
     if dst.is_file():
@@ -78,7 +110,7 @@ def prepare_one(rel: str, src_root: Path, dst_root: Path, short_side: int, gop: 
     dst.parent.mkdir(parents=True, exist_ok=True)
     partial_path = dst.with_name(dst.name + ".partial")
     try:
-        encode(src_root / rel, partial_path, short_side, gop, crf, preset)
+        encode(src_root / rel, partial_path, short_side, gop, crf, preset, rotation)
         os.replace(partial_path, dst)
     except Exception as exc:  # FFmpeg, I/O or empty input: report the file and go on
         partial_path.unlink(missing_ok=True)
@@ -108,10 +140,12 @@ def rewrite_split_files(splits_in: Path, splits_out: Path) -> int:
 
 
 def prepare_videos(src: Path, dst: Path, short_side: int = 256, gop: int = 16, crf: int = 23, preset: str = "veryfast",
-                   workers: int = 1, listing: Optional[Path] = None, progress: bool = True) -> Tuple[int, int, int]:
+                   workers: int = 1, listing: Optional[Path] = None, progress: bool = True,
+                   rotation: str = "apply") -> Tuple[int, int, int]:
     """Convert every video; returns (done, skipped, failed) and writes the failures file when any failed."""
     rels = find_videos(src, listing)
-    work = partial(prepare_one, src_root=src, dst_root=dst, short_side=short_side, gop=gop, crf=crf, preset=preset)
+    work = partial(prepare_one, src_root=src, dst_root=dst, short_side=short_side, gop=gop, crf=crf, preset=preset,
+                   rotation=rotation)
     counts = {"done": 0, "skipped": 0, "failed": 0}
     failures: List[str] = []
     with tqdm(total=len(rels), desc="videos", unit="video", disable=not progress) as bar:
@@ -147,6 +181,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--crf", type=int, default=23, help="x264 quality (lower = better, larger)")
     parser.add_argument("--preset", default="veryfast", help="x264 speed preset")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel processes")
+    parser.add_argument("--rotation", choices=("apply", "keep"), default="apply",
+                        help="display rotation: bake it into the pixels (apply) or carry the display matrix over (keep)")
     parser.add_argument("--list", type=Path, dest="listing", help="only these files (paths relative to --src, one per line)")
     parser.add_argument("--splits-in", type=Path, help="official split folder to copy with .mp4 names (UCF101, HMDB51)")
     parser.add_argument("--splits-out", type=Path, help="where the rewritten split files go")
@@ -156,7 +192,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not args.src.is_dir():
         parser.error(f"--src {args.src} is not a folder")
     done, skipped, failed = prepare_videos(args.src, args.dst, args.short_side, args.gop, args.crf, args.preset,
-                                           args.workers, args.listing)
+                                           args.workers, args.listing, rotation=args.rotation)
     print(f"converted {done}, already done {skipped}, failed {failed}"
           + (f" (listed in {args.dst / FAILURES_FILE})" if failed else ""))
     if args.splits_in is not None:

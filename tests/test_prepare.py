@@ -20,12 +20,14 @@ prepare = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(prepare)
 
 
-def write_video(path: Path, codec: str, size: tuple, frames: int, options: dict) -> None:
+def write_video(path: Path, codec: str, size: tuple, frames: int, options: dict, rotation: float = 0) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=25, options=options)
         stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        if rotation:
+            stream.set_display_rotation(rotation)
         base = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
         for i in range(frames):
             container.mux(stream.encode(av.VideoFrame.from_ndarray(np.roll(base, 2 * i, axis=1), format="rgb24")))
@@ -69,6 +71,25 @@ def test_cli_resumes_in_parallel_and_rewrites_splits(source: Path, tmp_path: Pat
     assert "converted 0, already done 2, failed 1" in second.stdout
     assert (splits_out / "trainlist01.txt").read_text() == "ClassA/v_a.mp4 1\nClassB/v_b.mp4 2\n"
     assert (splits_out / "classInd.txt").read_text() == "1 ClassA\n2 ClassB\n"
+
+
+@pytest.mark.parametrize("degrees", [-90, 90, 180])
+def test_display_rotation_is_baked_in_or_kept(tmp_path: Path, degrees: int) -> None:
+    """Phone videos: by default the prepared file stores the upright frames a player shows (our
+    decoders return stored pixels); --rotation keep stores the source orientation plus the matrix."""
+    src, turns = tmp_path / "src", prepare.quarter_turns(degrees)
+    write_video(src / "C" / "phone.mp4", "libx264", (64, 48), 6, {"crf": "0"}, rotation=degrees)
+    source = decode_frames(src / "C" / "phone.mp4", [0, 5]).numpy()
+    upright = np.rot90(source, turns, axes=(1, 2))
+    for mode, expected, stored_rotation in (("apply", upright, 0), ("keep", source, degrees)):
+        dst = tmp_path / mode
+        assert prepare.prepare_videos(src, dst, short_side=64, gop=4, crf=0, progress=False, rotation=mode) == (1, 0, 0)
+        out = dst / "C" / "phone.mp4"
+        frames = decode_frames(out, [0, 5]).numpy()
+        assert frames.shape == expected.shape
+        np.testing.assert_array_equal(frames, expected)  # crf 0 is lossless: the planes are only rearranged
+        with av.open(str(out)) as container:
+            assert prepare.quarter_turns(next(container.decode(video=0)).rotation or 0) == prepare.quarter_turns(stored_rotation)
 
 
 def test_output_size_keeps_aspect_and_never_upscales() -> None:
