@@ -178,3 +178,17 @@ def test_hanging_decode_is_cut_and_counted(demo_root, tmp_path, monkeypatch):
     _, _, used = train[0]
     assert used != 0 and time.perf_counter() - start < 10
     assert "timed out" in log.read_text()
+
+
+def test_loader_options_keep_gpu_decoding_in_the_main_process(monkeypatch, caplog):
+    """DALI with a GPU returns CUDA clips: no forked workers (CUDA does not survive fork), no pinning."""
+    from videosce.data.builders import loader_options
+
+    cuda = torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert loader_options("dali", 4, torch.device("cpu")) == {"num_workers": 4, "pin_memory": False}  # DALI's CPU operators
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert loader_options("pyav", 4, cuda) == {"num_workers": 4, "pin_memory": True}
+    with caplog.at_level(logging.INFO):
+        assert loader_options("dali", 4, cuda) == {"num_workers": 0, "pin_memory": False}
+    assert "data.num_workers=4 ignored" in caplog.text

@@ -1,7 +1,11 @@
 """Datasets from config: the one place that turns `data.*` into a VideoClipDataset."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import Any, Dict
+
+import torch
 
 from videosce.config import ConfigError
 
@@ -10,6 +14,23 @@ from .samplers import ClipGap
 from .transforms import EvalClipTransform, TrainClipTransform
 
 BAD_VIDEO_LOG = "bad_videos.txt"
+GPU_DECODERS = ("dali",)  # decode to CUDA tensors when a GPU is present (DALIDecoder picks NVDEC)
+
+log = logging.getLogger(__name__)
+
+
+def loader_options(decoder: str, num_workers: int, device: torch.device) -> Dict[str, Any]:
+    """DataLoader `num_workers` / `pin_memory` for a dataset decoded by `decoder`.
+
+    A GPU decoder yields CUDA clips, and the augmentations then run on the GPU too (they are torch
+    ops): it must decode in the main process (CUDA does not survive fork into workers) and its
+    batches cannot be pinned (they are not in host memory).
+    """
+    if decoder in GPU_DECODERS and torch.cuda.is_available():
+        if num_workers:
+            log.info("data.decoder=%s decodes on the GPU in the main process: data.num_workers=%d ignored", decoder, num_workers)
+        return {"num_workers": 0, "pin_memory": False}
+    return {"num_workers": num_workers, "pin_memory": device.type == "cuda"}
 
 
 def build_train_dataset(cfg, index: VideoIndex, num_clips: int) -> VideoClipDataset:

@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
 from videosce.config import ConfigError
+from videosce.data.builders import loader_options
 from videosce.utils import dist
 
 from .checkpoint import BEST, LAST, load_checkpoint, prune_epoch_checkpoints, resolve_resume, save_checkpoint
@@ -85,10 +86,9 @@ class Trainer:
             dataset,
             batch_size=self.cfg.trainer.batch_size,
             sampler=sampler,
-            num_workers=data.num_workers,
-            pin_memory=self.device.type == "cuda",
             drop_last=True,
             persistent_workers=False,
+            **loader_options(data.decoder, data.num_workers, self.device),
         )
 
     def _prepare(self, model: nn.Module) -> nn.Module:

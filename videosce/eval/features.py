@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from videosce.data.builders import build_eval_dataset
+from videosce.data.builders import build_eval_dataset, loader_options
 from videosce.data.datasets import VideoIndex, read_index
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,8 @@ def collate_views(batch: List[Tuple[torch.Tensor, int, int]]) -> Tuple[torch.Ten
 
 def eval_loader(dataset: Dataset, batch_size: int, num_workers: int) -> DataLoader:
     """Every video once, in order, no drop_last."""
-    return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, shuffle=False, drop_last=False, collate_fn=collate_views)
+    options = loader_options(getattr(dataset, "decoder", "pyav"), num_workers, torch.device("cpu"))
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False, drop_last=False, collate_fn=collate_views, **options)
 
 
 @torch.no_grad()

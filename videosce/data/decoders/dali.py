@@ -7,8 +7,9 @@ get a DecodeError naming the CPU backends instead of DALI's "number of input sam
 Frames are the right ones, but DALI converts YUV to RGB with its own kernel: on CPU, against
 PyAV, the measured error is max 4 / mean 1.34 on a 720p camera VP9 file and max 6 / mean 1.62
 on a synthetic VP9 clip (tests/test_decoders.py: DALI_TOLERANCE). Probing
-uses PyAV's demux index (DALI has no probe API). With device "mixed", decode in the main
-process (data.num_workers=0): CUDA does not survive fork into DataLoader workers.
+uses PyAV's demux index (DALI has no probe API). With device "mixed" the training and feature
+loaders decode in the main process and apply the augmentations to the CUDA clips there
+(`videosce.data.builders.loader_options`): CUDA does not survive fork into DataLoader workers.
 """
 from __future__ import annotations
 
