@@ -60,7 +60,7 @@ class Settings:
     batch_videos: int = 8
     clips_per_run: int = 400
     repeats: int = 3
-    rss_clips: int = 2000
+    rss_clips: int = 6000  # a worker's RSS climbs over its first ~1,000-1,500 clips (touching pages), then stays flat
     step_ms: float = 0.0
     seed: int = 0
 
