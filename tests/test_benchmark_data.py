@@ -37,3 +37,13 @@ def test_run_rates_and_memory_reader() -> None:
     run = Run(clips=100, seconds=4.0, wait_seconds=1.0)
     assert run.clips_per_s == 25.0 and run.wait_share == 0.25
     assert 1 < rss_mb() < 100_000
+
+
+def test_memory_verdict_tells_a_leak_from_warm_up_and_noise():
+    from videosce.data.benchmark import grows
+
+    warm_up_then_noise = [400, 480, 540, 584, 560, 528, 573, 570, 552, 581]
+    assert not grows(warm_up_then_noise)
+    leak = [400 + 10 * i for i in range(10)]
+    assert grows(leak)
+    assert not grows([500])

@@ -297,15 +297,23 @@ def usable_decoders(names: Sequence[str], sample: Path) -> Tuple[List[str], Dict
     return [n for n in names if reasons[n] is None], {n: r for n, r in reasons.items() if r is not None}
 
 
+def grows(values: Sequence[float], tolerance: float = 0.05) -> bool:
+    """True when the second half of a run reaches more than `tolerance` above the first half's peak.
+
+    Peaks, not end points: a fork child's RSS first climbs while it touches pages shared with its
+    parent, and allocator RSS moves +-10% around a plateau; a leak keeps raising the peak."""
+    half = len(values) // 2
+    return half > 0 and max(values[half:]) > (1 + tolerance) * max(values[:half])
+
+
 def _memory_line(name: str, run: Run) -> str:
-    """Per worker: RSS after the first item, then at each quarter of the run. Flat = the second half
-    grows < 5%: a fork child's RSS first climbs while it touches pages shared with its parent."""
-    parts, flat = [], True
-    for pid, values in sorted(run.memory.items()):
+    """Per worker: RSS after the first item, then at each quarter of the run, and the verdict."""
+    parts = []
+    for _, values in sorted(run.memory.items()):
         points = [values[0]] + [values[min(len(values) - 1, len(values) * q // 4)] for q in (1, 2, 3, 4)]
         parts.append(" -> ".join(f"{v:.0f}" for v in points) + " MB")
-        flat = flat and points[-1] - points[2] < 0.05 * points[2]
-    return f"  {name:<22} {run.clips} clips; per worker {'; '.join(parts)}  [{'flat' if flat else 'GROWING'}]"
+    growing = any(grows(values) for values in run.memory.values())
+    return f"  {name:<22} {run.clips} clips; per worker {'; '.join(parts)}  [{'GROWING' if growing else 'flat'}]"
 
 
 def run_benchmark(paths: Sequence[Path], settings: Settings, decoders: Sequence[str], describe: str,
