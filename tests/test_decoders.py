@@ -297,12 +297,17 @@ def test_avi_with_bframes_is_decoded_by_counting(avi_bframes: Path) -> None:
         assert np.array_equal(got, reference[i]), f"frame {i} differs from the sequential decode"
 
 
-def test_plan_groups_frames_into_seek_segments(tmp_path: Path) -> None:
+def test_plan_groups_frames_into_seek_segments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Keyframes every 8 frames: a seek only when it skips more than SEEK_MIN_SKIP frames."""
+    import videosce.data.decoders.pyav as pyav_backend
+
     index = stream_index(write_clip(tmp_path / "gop8.mkv", "ffv1", options={"g": "8"}, pix_fmt="bgr0"))
     assert index.keyframes.tolist() == [0, 8, 16, 24, 32]
-    plan = _plan(index, [1, 2, 7, 9, 10, 17, 25, 26, 39])
-    assert plan == [(0, [1, 2, 7, 9, 10]), (2, [17]), (3, [25, 26]), (4, [39])]
+    wanted = [1, 2, 7, 9, 10, 17, 25, 26, 39]
+    monkeypatch.setattr(pyav_backend, "SEEK_MIN_SKIP", 2)
+    assert _plan(index, wanted) == [(0, [1, 2, 7, 9, 10]), (2, [17]), (3, [25, 26]), (4, [39])]
+    monkeypatch.setattr(pyav_backend, "SEEK_MIN_SKIP", 6)
+    assert _plan(index, wanted) == [(0, [1, 2, 7, 9, 10, 17]), (3, [25, 26, 39])]
 
 
 def test_frame_timestamps_and_duration_follow_pts(variant: Tuple[Path, List[np.ndarray]]) -> None:
