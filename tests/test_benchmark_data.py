@@ -47,3 +47,11 @@ def test_memory_verdict_tells_a_leak_from_warm_up_and_noise():
     leak = [400 + 10 * i for i in range(10)]
     assert grows(leak)
     assert not grows([500])
+
+
+def test_per_repeat_ratios_pair_runs_of_the_same_repeat():
+    from videosce.data.benchmark import per_repeat_ratios
+
+    ours = [Run(300, 3.0, 0.0), Run(200, 2.0, 0.0)]  # 100 clips/s, 100 clips/s
+    base = [Run(100, 4.0, 0.0), Run(100, 2.0, 0.0)]  # 25 clips/s, 50 clips/s
+    assert per_repeat_ratios(ours, base) == [4.0, 2.0]

@@ -225,6 +225,11 @@ class Run:
         return self.wait_seconds / self.seconds
 
 
+def per_repeat_ratios(runs: Sequence[Run], baseline: Sequence[Run]) -> List[float]:
+    """clips/s over the baseline's clips/s of the same repeat."""
+    return [r.clips_per_s / b.clips_per_s for r, b in zip(runs, baseline)]
+
+
 def time_loader(loader: Iterable, step_ms: float) -> Run:
     """Iterate the loader once; the clock starts when the first batch arrives."""
     clips, waited, memory = 0, 0.0, {}
@@ -338,12 +343,16 @@ def run_benchmark(paths: Sequence[Path], settings: Settings, decoders: Sequence[
             log(f"  repeat {repeat + 1}: {name:<22} {runs[name][-1].clips_per_s:7.1f} clips/s")
     median = {name: statistics.median(r.clips_per_s for r in rs) for name, rs in runs.items()}
     base = median.get("pytorchvideo (pyav)")
-    log(f"\n{'pipeline':<24}{'clips/s (median)':>17}  {'runs':<24}{'data wait':>10}{'vs pytorchvideo':>17}")
+    log(f"\n{'pipeline':<24}{'clips/s (median)':>17}  {'runs':<30}{'data wait':>10}{'vs pytorchvideo':>17}{'per repeat':>12}")
     for name, rs in runs.items():
         ratio = f"{median[name] / base:.2f}x" if base else "-"
+        paired = f"{statistics.median(per_repeat_ratios(rs, runs['pytorchvideo (pyav)'])):.2f}x" if base else "-"
         each = " ".join(f"{r.clips_per_s:.1f}" for r in rs)
         wait = statistics.median(r.wait_share for r in rs)
-        log(f"{name:<24}{median[name]:>17.1f}  {each:<24}{wait:>9.0%}{ratio:>17}")
+        log(f"{name:<24}{median[name]:>17.1f}  {each:<30}{wait:>9.0%}{ratio:>17}{paired:>12}")
+    if base:
+        log("vs pytorchvideo: ratio of the medians; per repeat: median of the ratios within each repeat "
+            "(neighbours in time, so load that drifts over the run cancels)")
     ours = {n: v for n, v in median.items() if n.startswith("videosce")}
     if ours:
         fastest = max(ours, key=ours.get)
