@@ -302,11 +302,12 @@ def usable_decoders(names: Sequence[str], sample: Path) -> Tuple[List[str], Dict
     return [n for n in names if reasons[n] is None], {n: r for n, r in reasons.items() if r is not None}
 
 
-def grows(values: Sequence[float], tolerance: float = 0.05) -> bool:
+def grows(values: Sequence[float], tolerance: float = 0.10) -> bool:
     """True when the second half of a run reaches more than `tolerance` above the first half's peak.
 
     Peaks, not end points: a fork child's RSS first climbs while it touches pages shared with its
-    parent, and allocator RSS moves +-10% around a plateau; a leak keeps raising the peak."""
+    parent, then swings around a plateau (torchcodec workers: 580-650 MB over 16,000 clips, no
+    trend); a leak keeps raising the peak."""
     half = len(values) // 2
     return half > 0 and max(values[half:]) > (1 + tolerance) * max(values[:half])
 
