@@ -24,7 +24,7 @@ def main(argv=None) -> None:
     parser.add_argument("--decoders", default=",".join(DECODERS.list()), help="comma-separated backends")
     parser.add_argument("--workers", type=int, help="DataLoader workers (default 2, or data.num_workers)")
     parser.add_argument("--clips", type=int, default=Settings.clips_per_run, help="clips timed per run")
-    parser.add_argument("--repeats", type=int, default=Settings.repeats, help="runs per pipeline (median reported)")
+    parser.add_argument("--repeats", type=int, default=Settings.repeats, help="runs per pipeline (median reported; 0: memory run only)")
     parser.add_argument("--rss-clips", type=int, default=Settings.rss_clips, help="clips of the memory run per decoder (0: none)")
     parser.add_argument("--step-ms", type=float, default=Settings.step_ms, help="simulated model step per batch")
     parser.add_argument("--batch", type=int, default=Settings.batch_videos, help="videos per batch")

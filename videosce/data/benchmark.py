@@ -322,6 +322,26 @@ def _memory_line(name: str, run: Run) -> str:
     return f"  {name:<22} {run.clips} clips; per worker {'; '.join(parts)}  [{'GROWING' if growing else 'flat'}]"
 
 
+def _log_speed_table(runs: Dict[str, List[Run]], log: Callable[[str], None]) -> None:
+    """Median clips/s per pipeline, ratios to pytorchvideo and the fastest decoder vs the GOP bound."""
+    median = {name: statistics.median(r.clips_per_s for r in rs) for name, rs in runs.items()}
+    base = median.get("pytorchvideo (pyav)")
+    log(f"\n{'pipeline':<24}{'clips/s (median)':>17}  {'runs':<30}{'data wait':>10}{'vs pytorchvideo':>17}{'per repeat':>12}")
+    for name, rs in runs.items():
+        ratio = f"{median[name] / base:.2f}x" if base else "-"
+        paired = f"{statistics.median(per_repeat_ratios(rs, runs['pytorchvideo (pyav)'])):.2f}x" if base else "-"
+        each = " ".join(f"{r.clips_per_s:.1f}" for r in rs)
+        wait = statistics.median(r.wait_share for r in rs)
+        log(f"{name:<24}{median[name]:>17.1f}  {each:<30}{wait:>9.0%}{ratio:>17}{paired:>12}")
+    if base:
+        log("vs pytorchvideo: ratio of the medians; per repeat: median of the ratios within each repeat "
+            "(neighbours in time, so load that drifts over the run cancels)")
+    ours = {n: v for n, v in median.items() if n.startswith("videosce")}
+    if ours:
+        fastest = max(ours, key=ours.get)
+        log(f"fastest decoder ({fastest}) reaches {ours[fastest] / median['GOP-bound (PyAV)']:.0%} of the GOP-bound rate")
+
+
 def run_benchmark(paths: Sequence[Path], settings: Settings, decoders: Sequence[str], describe: str,
                   with_pytorchvideo: bool = True, log: Callable[[str], None] = print) -> Dict[str, List[Run]]:
     """Interleaved repeats of every pipeline, then one long run per decoder for memory; prints the table."""
@@ -342,22 +362,8 @@ def run_benchmark(paths: Sequence[Path], settings: Settings, decoders: Sequence[
         for name, make in pipelines.items():
             runs[name].append(time_loader(make(s.clips_per_run), s.step_ms))
             log(f"  repeat {repeat + 1}: {name:<22} {runs[name][-1].clips_per_s:7.1f} clips/s")
-    median = {name: statistics.median(r.clips_per_s for r in rs) for name, rs in runs.items()}
-    base = median.get("pytorchvideo (pyav)")
-    log(f"\n{'pipeline':<24}{'clips/s (median)':>17}  {'runs':<30}{'data wait':>10}{'vs pytorchvideo':>17}{'per repeat':>12}")
-    for name, rs in runs.items():
-        ratio = f"{median[name] / base:.2f}x" if base else "-"
-        paired = f"{statistics.median(per_repeat_ratios(rs, runs['pytorchvideo (pyav)'])):.2f}x" if base else "-"
-        each = " ".join(f"{r.clips_per_s:.1f}" for r in rs)
-        wait = statistics.median(r.wait_share for r in rs)
-        log(f"{name:<24}{median[name]:>17.1f}  {each:<30}{wait:>9.0%}{ratio:>17}{paired:>12}")
-    if base:
-        log("vs pytorchvideo: ratio of the medians; per repeat: median of the ratios within each repeat "
-            "(neighbours in time, so load that drifts over the run cancels)")
-    ours = {n: v for n, v in median.items() if n.startswith("videosce")}
-    if ours:
-        fastest = max(ours, key=ours.get)
-        log(f"fastest decoder ({fastest}) reaches {ours[fastest] / median['GOP-bound (PyAV)']:.0%} of the GOP-bound rate")
+    if s.repeats:
+        _log_speed_table(runs, log)
     if s.rss_clips:
         log(f"worker RSS over {s.rss_clips} clips (after the first item, then at each quarter):")
         for decoder in usable:
