@@ -270,7 +270,7 @@ class VideoClipDataset(Dataset):
         position = {frame: row for row, frame in enumerate(wanted)}
 
         def view(n: int, clip: List[int], view_rng: np.random.Generator) -> torch.Tensor:
-            # index_select: indexing with a Python list takes torch's slow path (7x, ~1 ms per clip)
+            # index_select: indexing with a Python list takes torch's much slower advanced-indexing path
             rows = torch.tensor([position[i] for i in clip])
             return self.transforms[n % len(self.transforms)](frames.index_select(0, rows), view_rng)
 

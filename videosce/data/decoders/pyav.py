@@ -38,9 +38,8 @@ from videosce.data.decoders.base import (
 )
 
 # A seek flushes the decoder and restarts at an I-frame: together they cost about as much as
-# decoding the few frames it would skip. Measured side by side in DataLoaders (2 workers, 24
-# videos, 2 clips of 8 frames at stride 4): 8 vs 2 gave +7% clips/s with a keyframe every 16
-# frames (a clip often crosses one) and the same rate with one every 50.
+# decoding the few frames it would skip, so a clip that crosses a keyframe is decoded straight
+# through (the stop note of 2026-11-25 holds the side-by-side measurement).
 SEEK_MIN_SKIP = 8
 INDEX_CACHE = FileCache(size=8)  # probe then decode of one video hit it; datasets are far larger
 GEOMETRY_CACHE = FileCache(size=16)
