@@ -55,17 +55,6 @@ def _colour_against(background: np.ndarray, rng: np.random.Generator) -> np.ndar
             return colour
 
 
-def _shape_mask(
-    shape: str, xx: np.ndarray, yy: np.ndarray, cx: np.ndarray, cy: np.ndarray, r: np.ndarray, angle: np.ndarray
-) -> np.ndarray:
-    """Pixels inside a shape of circumradius-like size `r`; all arguments broadcast (e.g. over time)."""
-    dx, dy = xx - cx, yy - cy
-    if shape == "circle":
-        return dx * dx + dy * dy <= r * r
-    u, v = _object_coords(dx, dy, r, angle)  # square: `r` is the half side
-    return np.maximum(np.abs(u), np.abs(v)) <= 1
-
-
 def _object_coords(dx: np.ndarray, dy: np.ndarray, r: np.ndarray, angle: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """Offsets from the centre in the object's own rotated frame, in units of its size `r`."""
     return (dx * np.cos(angle) + dy * np.sin(angle)) / r, (-dx * np.sin(angle) + dy * np.cos(angle)) / r
@@ -130,8 +119,10 @@ def _render_clip(class_name: str, num_frames: int, size: int, rng: np.random.Gen
             cx = _bounce(cx, velocity, extent, size - extent, t)
         else:
             cy = _bounce(cy, velocity, extent, size - extent, t)
-    mask = _shape_mask(shape, xx, yy, cx, cy, r * scale, angle)
-    second = _pattern_mask(pattern, *_object_coords(xx - cx, yy - cy, r * scale, angle))
+    dx, dy, radius = xx - cx, yy - cy, r * scale
+    u, v = _object_coords(dx, dy, radius, angle)  # for a square, `radius` is the half side
+    mask = dx * dx + dy * dy <= radius * radius if shape == "circle" else np.maximum(np.abs(u), np.abs(v)) <= 1
+    second = _pattern_mask(pattern, u, v)
     surface = np.where(second[..., None], 255.0 - object_colour, object_colour)  # the complementary colour
     frames = np.where(mask[..., None], surface, background)
     return np.clip(np.rint(frames), 0, 255).astype(np.uint8)
