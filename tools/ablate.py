@@ -11,7 +11,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from videosce.config import ConfigError  # noqa: E402
 from videosce.errors import exit_on_user_error  # noqa: E402
 from videosce.eval.ablation import load_ablation_config, run_ablation  # noqa: E402
 
@@ -21,13 +20,8 @@ def main(argv=None) -> None:
     parser.add_argument("--cfg", required=True, help="ablation YAML (see configs/ablate/demo.yaml)")
     parser.add_argument("overrides", nargs="*", help="key=value overrides of the ablation config, e.g. seeds=[0]")
     args = parser.parse_args(argv)
-    try:
-        cfg = load_ablation_config(args.cfg, args.overrides)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
     with exit_on_user_error():
-        run_ablation(cfg)
+        run_ablation(load_ablation_config(args.cfg, args.overrides))
 
 
 if __name__ == "__main__":
