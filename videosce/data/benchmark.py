@@ -36,6 +36,8 @@ from videosce.data.decoders.pyav import StreamIndex, stream_index
 from videosce.data.samplers import clip_span, random_clips
 
 MARKER = ".complete"
+BASELINE = "pytorchvideo (pyav)"  # the pipeline every ratio is taken against
+GOP_BOUND = "GOP-bound (PyAV)"
 
 
 @dataclass(frozen=True)
@@ -325,11 +327,11 @@ def _memory_line(name: str, run: Run) -> str:
 def _log_speed_table(runs: Dict[str, List[Run]], log: Callable[[str], None]) -> None:
     """Median clips/s per pipeline, ratios to pytorchvideo and the fastest decoder vs the GOP bound."""
     median = {name: statistics.median(r.clips_per_s for r in rs) for name, rs in runs.items()}
-    base = median.get("pytorchvideo (pyav)")
+    base = median.get(BASELINE)
     log(f"\n{'pipeline':<24}{'clips/s (median)':>17}  {'runs':<30}{'data wait':>10}{'vs pytorchvideo':>17}{'per repeat':>12}")
     for name, rs in runs.items():
         ratio = f"{median[name] / base:.2f}x" if base else "-"
-        paired = f"{statistics.median(per_repeat_ratios(rs, runs['pytorchvideo (pyav)'])):.2f}x" if base else "-"
+        paired = f"{statistics.median(per_repeat_ratios(rs, runs[BASELINE])):.2f}x" if base else "-"
         each = " ".join(f"{r.clips_per_s:.1f}" for r in rs)
         wait = statistics.median(r.wait_share for r in rs)
         log(f"{name:<24}{median[name]:>17.1f}  {each:<30}{wait:>9.0%}{ratio:>17}{paired:>12}")
@@ -339,7 +341,7 @@ def _log_speed_table(runs: Dict[str, List[Run]], log: Callable[[str], None]) -> 
     ours = {n: v for n, v in median.items() if n.startswith("videosce")}
     if ours:
         fastest = max(ours, key=ours.get)
-        log(f"fastest decoder ({fastest}) reaches {ours[fastest] / median['GOP-bound (PyAV)']:.0%} of the GOP-bound rate")
+        log(f"fastest decoder ({fastest}) reaches {ours[fastest] / median[GOP_BOUND]:.0%} of the GOP-bound rate")
 
 
 def run_benchmark(paths: Sequence[Path], settings: Settings, decoders: Sequence[str], describe: str,
@@ -348,9 +350,9 @@ def run_benchmark(paths: Sequence[Path], settings: Settings, decoders: Sequence[
     bench = Benchmark(paths, settings)
     usable, skipped = usable_decoders(decoders, paths[0])
     pipelines: Dict[str, Callable[[int], DataLoader]] = {f"videosce {d}": (lambda c, d=d: bench.ours(d, c)) for d in usable}
-    pipelines["GOP-bound (PyAV)"] = bench.gop_bound
+    pipelines[GOP_BOUND] = bench.gop_bound
     if with_pytorchvideo:
-        pipelines["pytorchvideo (pyav)"] = bench.pytorchvideo
+        pipelines[BASELINE] = bench.pytorchvideo
     s = settings
     log(describe)
     log(f"{s.workers} workers, batches of {s.batch_videos} videos x {s.num_clips} clips of {s.frames} frames "
