@@ -84,7 +84,7 @@ def test_generalised_sce_matches_float64_reference(coeff, use_keys, decay, mode,
 
 @pytest.mark.parametrize("coeff", [0.0, 0.3, 0.5, 1.0])
 def test_inert_options_leave_plain_sce(coeff):
-    """Ages with decay 1, zero ages with decay < 1, and beta = tau_plus = 0 are the paper's plain SCE."""
+    """Queue ages with decay 1, and zero ages with decay < 1, leave the paper's plain SCE."""
     q, k, queue, ages, _ = draw(1)
     want = reference_loss(q.numpy(), k.numpy(), queue.numpy(), np.zeros(len(queue)), None, None, 0.1, 0.05, coeff, 1.0, "similarity", 0.0, 0.0)
     for negatives, decay in [(queue, 1.0), (Negatives(queue, ages), 1.0), (Negatives(queue, torch.zeros_like(ages)), 0.9)]:
