@@ -5,7 +5,6 @@ plain BN, per-rank batch statistics would differ from one process's by design.
 """
 import json
 import sys
-from functools import partial
 from pathlib import Path
 
 import torch
@@ -16,10 +15,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from videosce.config import load_config  # noqa: E402
 from videosce.engine.trainer import Trainer  # noqa: E402
-from videosce.losses import byol_loss, sce_loss  # noqa: E402
+from videosce.losses import SCELoss, byol_loss  # noqa: E402
 from videosce.methods.momentum import MomentumMethod  # noqa: E402
+from videosce.methods.queue import QueueNegatives  # noqa: E402
 from videosce.methods.simclr import SimCLR  # noqa: E402
 from videosce.models import VideoBackbone  # noqa: E402
+from videosce.schedules import SCESchedule  # noqa: E402
 from videosce.utils import dist  # noqa: E402
 
 
@@ -57,8 +58,8 @@ def build(method: str) -> nn.Module:
     if method == "simclr":
         return SimCLR(TinyConvNet(), mlp(8, 4), temp=0.2)
     if method == "byol":
-        return MomentumMethod(TinyConvNet(), mlp(8, 4), mlp(4, 4), lambda q, k, queue: byol_loss(q, k), key_dim=4, queue_size=None, momentum=0.9)
-    return MomentumMethod(TinyConvNet(), mlp(8, 4), mlp(4, 4), partial(sce_loss, temp=0.1, temp_m=0.05, coeff=0.5), key_dim=4, queue_size=16, momentum=0.9)
+        return MomentumMethod(TinyConvNet(), mlp(8, 4), mlp(4, 4), lambda q, k, negatives: byol_loss(q, k), momentum=0.9)
+    return MomentumMethod(TinyConvNet(), mlp(8, 4), mlp(4, 4), SCELoss(0.1), momentum=0.9, negatives=QueueNegatives(16, 4), schedule=SCESchedule(0.5, 0.05))
 
 
 def main(out_dir: str, method: str, global_batch: int, epochs: int, accumulate: int) -> None:

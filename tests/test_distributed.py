@@ -44,7 +44,7 @@ def rows_sorted(rows: list) -> torch.Tensor:
 def assert_same_state(a: dict, b: dict, atol: float) -> None:
     assert a.keys() == b.keys()
     for key in a:
-        x, y = (rows_sorted(a[key]), rows_sorted(b[key])) if key == "queue.keys" else (torch.tensor(a[key]), torch.tensor(b[key]))
+        x, y = (rows_sorted(a[key]), rows_sorted(b[key])) if key == "negatives.queue.keys" else (torch.tensor(a[key]), torch.tensor(b[key]))
         assert torch.allclose(x, y, atol=atol), key
 
 

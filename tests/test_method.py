@@ -5,14 +5,15 @@ import torch
 
 from videosce.config import load_config
 from videosce.methods import METHODS, build_method
-from videosce.models.momentum import KeyQueue, cosine_momentum, ema_update
+from videosce.models.momentum import KeyQueue, ema_update
+from videosce.schedules import cosine_momentum
 
 
-def small_method(name="sce", queue_size=16, **overrides):
+def small_method(name="sce", queue_size=16, seed=0, **overrides):
     cfg = load_config(None, ["data.video_root=v", "data.split_dir=s", "model.backbone=r3d_tiny", "model.proj_hidden_dim=32",
                              "model.proj_dim=8", "model.pred_hidden_dim=32", f"method.queue_size={queue_size}", f"method.name={name}"]
                       + [f"{k}={v}" for k, v in overrides.items()])
-    return build_method(cfg)
+    return build_method(cfg.model, cfg.method, seed=seed)
 
 
 small_sce = small_method
@@ -47,14 +48,15 @@ def test_forward_enqueues_both_views_and_only_online_gets_gradients():
     torch.manual_seed(0)
     model = small_sce()
     views = [torch.randn(4, 3, 4, 32, 32) for _ in range(2)]
-    before = model.queue.keys.clone()
+    queue = model.negatives.queue
+    before = queue.keys.clone()
     out = model(views, None)
     out["loss"].backward()
     assert torch.isfinite(out["loss"])
-    assert int(model.queue.ptr) == 8 and not torch.equal(before[:8], model.queue.keys[:8])
-    assert torch.equal(before[8:], model.queue.keys[8:])
+    assert int(queue.ptr) == 8 and not torch.equal(before[:8], queue.keys[:8])
+    assert torch.equal(before[8:], queue.keys[8:])
     assert all(p.grad is not None for p in model.backbone.parameters())
-    assert all(p.grad is None for p in model.target_backbone.parameters())
+    assert all(p.grad is None for p in model.target.backbone.parameters())
 
 
 def test_queue_wraps_around_fifo():
@@ -84,7 +86,41 @@ def test_momentum_schedule_moves_target():
     with torch.no_grad():
         for p in model.backbone.parameters():
             p.add_(0.5)
-    before = [p.clone() for p in model.target_backbone.parameters()]
+    before = [p.clone() for p in model.target.backbone.parameters()]
     info = model.after_optimizer_step(1, 10)
     assert 0.99 < info["momentum"] < 1.0
-    assert any(not torch.equal(a, b) for a, b in zip(before, model.target_backbone.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.target.backbone.parameters()))
+
+
+RANDOM = {"method.mochi.num_mix": 3, "method.mochi.num_mix_query": 2, "method.inter_intra.rank_weight": 1.0}  # MoCHi + shuffled chunks
+
+
+def test_state_dict_round_trip_restores_the_generator_so_the_next_draws_repeat():
+    """Every random draw of a method comes from its generator, saved in its state_dict: a model loaded
+    from a checkpoint takes the next step exactly as the saved one, a model without that state does not."""
+    torch.manual_seed(0)
+    views = [torch.randn(2, 3, 4, 24, 24) for _ in range(2)]
+    model = small_method(seed=3, **RANDOM)
+    model(views)  # the generator moves on
+    state = model.state_dict()
+    assert torch.equal(state["_extra_state"], model.generator.get_state())
+    restored = small_method(seed=4, **RANDOM)
+    restored.load_state_dict(state)
+    unrestored = small_method(seed=4, **RANDOM)
+    unrestored.load_state_dict({k: v for k, v in state.items() if k != "_extra_state"}, strict=False)
+    expected = model(views)
+    got = restored(views)
+    assert all(torch.equal(got[k], expected[k]) for k in expected)
+    assert torch.equal(restored.generator.get_state(), model.generator.get_state())
+    assert unrestored(views)["loss"].item() != pytest.approx(expected["loss"].item(), rel=1e-4)
+
+
+def test_the_seed_fixes_the_draws():
+    torch.manual_seed(0)
+    views = [torch.randn(2, 3, 4, 24, 24) for _ in range(2)]
+    a, b, c = (small_method(seed=s, **RANDOM) for s in (5, 5, 6))
+    weights = {k: v for k, v in a.state_dict().items() if k != "_extra_state"}
+    for model in (b, c):
+        model.load_state_dict(weights, strict=False)
+    loss_a, loss_b, loss_c = (model(views)["loss"].item() for model in (a, b, c))
+    assert loss_a == loss_b and loss_c != pytest.approx(loss_a, rel=1e-4)

@@ -18,7 +18,7 @@ from videosce.errors import UserError
 
 DATA_FORMATS = ("ucf101", "hmdb51", "kinetics", "demo")
 PRECISIONS = ("32", "bf16", "16")
-DECAY_MODES = ("similarity", "weight")  # method.temporal_decay_mode, see videosce/losses/negatives.py
+DECAY_MODES = ("similarity", "weight")  # method.temporal_decay_mode, see videosce/losses/sce.py
 CLIP_GAP_DISTS = ("off", "uniform", "cvrl")  # data.clip_gap_dist; the last two are samplers.GAP_DISTRIBUTIONS
 
 
@@ -226,7 +226,7 @@ def _inter_intra_on(cfg: DictConfig) -> bool:
     return cfg.method.inter_intra.rank_weight > 0 or cfg.method.inter_intra.coherent_weight > 0
 
 
-QUEUE_METHODS = ("sce", "moco", "ressl")  # the methods whose loss takes negatives (videosce/losses/negatives.py)
+QUEUE_METHODS = ("sce", "moco", "ressl")  # the methods whose loss takes negatives (videosce/losses/sce.py)
 
 
 def _negative_checks(m: DictConfig) -> list:

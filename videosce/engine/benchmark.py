@@ -15,7 +15,7 @@ from videosce.methods import METHODS, build_method
 def time_step(cfg: DictConfig, views: Sequence[torch.Tensor], repeats: int, warmup: int, device: torch.device) -> float:
     """Median seconds of forward + backward + optimizer step + EMA update for `cfg.method.name`."""
     torch.manual_seed(cfg.seed)
-    model = build_method(cfg).to(device).train()
+    model = build_method(cfg.model, cfg.method, seed=cfg.seed).to(device).train()
     optimizer = build_optimizer(model, cfg.optim)
     dtype = {"bf16": torch.bfloat16, "16": torch.float16}.get(cfg.trainer.precision)
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.trainer.precision == "16")

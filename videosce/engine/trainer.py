@@ -22,12 +22,12 @@ from tqdm import tqdm
 
 from videosce.config import ConfigError
 from videosce.data.builders import loader_options
+from videosce.schedules import warmup_cosine
 from videosce.utils import dist
 
 from .checkpoint import BEST, LAST, load_checkpoint, prune_epoch_checkpoints, resolve_resume, save_checkpoint
 from .logger import RunLogger
 from .optim import build_optimizer
-from .schedules import warmup_cosine
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,39 @@
+"""The EMA target of the momentum methods (MoCo, BYOL): frozen copies of the online backbone and
+projector that follow the online weights with a momentum going from `momentum` to 1 (cosine)."""
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from videosce.models.momentum import ema_update
+from videosce.schedules import cosine_momentum
+
+from .vclr import encode_clips, pool_segments
+
+
+class EMATarget(nn.Module):
+    """k = projector_t(backbone_t(clips)) without gradient; `update` moves the copies after each step."""
+
+    def __init__(self, backbone: nn.Module, projector: nn.Module, momentum: float) -> None:
+        super().__init__()
+        self.backbone = copy.deepcopy(backbone).requires_grad_(False)
+        self.projector = copy.deepcopy(projector).requires_grad_(False)
+        self.base_momentum = momentum
+
+    @torch.no_grad()
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        """Keys (B,K) of clips (B,3,T,H,W) or of video-level views (B,S,3,T,H,W)."""
+        return self.projector(pool_segments(encode_clips(self.backbone, clips)))
+
+    @torch.no_grad()
+    def update(self, backbone: nn.Module, projector: nn.Module, step: int, max_steps: int) -> float:
+        """EMA towards the online modules at the cosine momentum of `step`; returns that momentum."""
+        momentum = cosine_momentum(step, max_steps, self.base_momentum)
+        ema_update(self.backbone, backbone, momentum)
+        ema_update(self.projector, projector, momentum)
+        return momentum
+
+    def extra_repr(self) -> str:
+        return f"momentum={self.base_momentum}"
