@@ -482,7 +482,8 @@ def test_damaged_or_malicious_checkpoint_is_one_line(tmp_path: Path, demo_root: 
 
 
 def test_eval_results_count_undecodable_videos(demo_root: Path, tmp_path: Path) -> None:
-    """The demo split plus one unreadable video in each subset: 49 train (7 batches of 7, none dropped), 13 test."""
+    """The demo split plus one unreadable video in each subset: 49 train (7 batches of 7, none dropped), 13 test;
+    retrieval, finetuning and linear evaluation each count it in their json."""
     import json
     import shutil
 
@@ -501,6 +502,10 @@ def test_eval_results_count_undecodable_videos(demo_root: Path, tmp_path: Path) 
     run_tool("finetune", "--cfg", ROOT / "configs" / "finetune" / "demo.yaml", f"output_dir={tmp_path / 'fin'}", *data,
              "trainer.max_epochs=1", "trainer.batch_size=7", "trainer.progress_bar=false")
     result = json.loads((tmp_path / "fin" / "finetune.json").read_text())
+    assert (result["undecodable_train"], result["undecodable_test"]) == (1, 1)
+    run_tool("linear", "--cfg", ROOT / "configs" / "linear" / "demo.yaml", f"output_dir={tmp_path / 'lin'}", *data,
+             "trainer.max_epochs=1", "trainer.batch_size=8", "trainer.progress_bar=false")
+    result = json.loads((tmp_path / "lin" / "linear.json").read_text())
     assert (result["undecodable_train"], result["undecodable_test"]) == (1, 1)
     table = (tmp_path / "fin" / "finetune.md").read_text().splitlines()
     assert table[2].endswith("| undecodable_train | undecodable_test |") and table[4].endswith("| 1 | 1 |")  # counts as integers
