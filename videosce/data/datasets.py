@@ -333,7 +333,7 @@ class VideoClipDataset(Dataset):
     def sample_clips(self, index: int, rng: np.random.Generator) -> List[List[int]]:
         """Frame indices of the item's clips: `num_clips` clips, or `num_clips` * `segments` (view-major)."""
         record = self.records[index]
-        num_frames = self.probe(index).num_frames
+        num_frames = self.probe(index).num_frames  # also screens the file (size limit, cut short)
         if self.clip_duration > 0:  # time-based: `frames` frames over `clip_duration` seconds
             times = frame_timestamps(record.path)
             if not self.train:
@@ -348,8 +348,8 @@ class VideoClipDataset(Dataset):
         return random_clips(num_frames, self.frames, self.stride, self.num_clips, rng, gap=self.clip_gap)
 
     def probe(self, index: int) -> VideoInfo:
-        """The video's VideoInfo; DecodeError for frames above `max_pixels` and, unless `truncated`
-        is "use", for a video cut short (which is then listed as used)."""
+        """The video's VideoInfo; DecodeError for frames above `max_pixels`, and for a video cut short
+        unless `truncated` is "use" (then it is listed as used, once per process)."""
         path = self.records[index].path
         info = probe_video(path, backend=self.decoder, timeout_s=self.timeout_s, max_pixels=self.max_pixels)
         if info.damage and self.truncated != "use":
