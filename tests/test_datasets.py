@@ -4,7 +4,7 @@ import logging
 import pytest
 import torch
 
-from videosce.data.datasets import (SplitFormatError, VideoClipDataset, VideoRecord, bad_video_count, check_bad_fraction,
+from videosce.data.datasets import (SplitFormatError, TooManyBadVideos, VideoClipDataset, VideoRecord, bad_videos,
                                     read_hmdb51, read_kinetics, read_ucf101)
 from videosce.data.transforms import EvalClipTransform, TrainClipTransform
 
@@ -46,7 +46,8 @@ def test_ucf101_errors_name_file_and_line(tmp_path, caplog):
     touch(tmp_path / "A" / "a.avi")
     with caplog.at_level(logging.WARNING):
         index = read_ucf101(tmp_path, splits, 1, "train")
-    assert len(index.records) == 1 and "1 of 2 listed videos are missing" in caplog.text
+    assert len(index.records) == 1 and "1 of 2 listed videos cannot be read and are skipped: 1 file not found" in caplog.text
+    assert index.skipped == [(tmp_path / "B" / "b.avi", "file not found")]
 
 
 def test_hmdb51_official_format(tmp_path):
@@ -79,7 +80,8 @@ def test_kinetics_official_csv(tmp_path, caplog):
         index = read_kinetics(tmp_path / "videos", tmp_path, "test")
     assert index.classes == ["abseiling", "air drumming"]
     assert sorted((r.path.name, r.label) for r in index.records) == [("--nQbRBEz2s_000104_000114.mp4", 1), ("0wR5jVB-WPk_000417_000427.mp4", 0)]
-    assert "1 of 3 listed videos not found" in caplog.text
+    assert "1 of 3 listed videos cannot be read and are skipped: 1 file not found (e.g. " in caplog.text
+    assert index.skipped == [(tmp_path / "videos" / "missing_id0_000001_000011.*", "file not found")]
     (tmp_path / "train.csv").write_text("youtube_id,label\nx,y\n")
     with pytest.raises(SplitFormatError, match="header"):
         read_kinetics(tmp_path / "videos", tmp_path, "train")
@@ -126,6 +128,8 @@ def test_clip_dataset_train_and_eval_items(demo_root):
 
 
 def test_bad_videos_are_substituted_logged_and_counted(demo_root, tmp_path):
+    """One line per (stage, outcome, video), without the path repeated in the reason; training and
+    evaluation are told apart by the stage column; the fraction trips at the first video past it."""
     from videosce.data.datasets import read_ucf101
 
     good = read_ucf101(demo_root / "videos", demo_root / "splits", 1, "train").records[:3]
@@ -133,16 +137,22 @@ def test_bad_videos_are_substituted_logged_and_counted(demo_root, tmp_path):
     broken.write_bytes(b"not a video at all")
     records = [VideoRecord(broken, 0)] + list(good)
     log = tmp_path / "bad_videos.txt"
-    train = VideoClipDataset(records, TrainClipTransform(24), frames=4, stride=2, num_clips=2, train=True, bad_video_log=log)
+    train = VideoClipDataset(records, TrainClipTransform(24), frames=4, stride=2, num_clips=2, train=True, bad_video_log=log,
+                             max_bad_fraction=0.25)
     views, _, used = train[0]
     assert used != 0 and len(views) == 2
-    assert bad_video_count(log) == 1 and str(broken) in log.read_text()
+    train.set_epoch(1)
+    train[0]  # the same video fails again: still one line
     evaluation = VideoClipDataset(records, EvalClipTransform(24, 28), frames=4, stride=2, num_clips=2, train=False, bad_video_log=log)
     clips, _, idx = evaluation[0]
     assert idx == -1 and clips.shape == (2, 3, 4, 24, 24)
-    check_bad_fraction(log, total=4, max_fraction=0.25)
-    with pytest.raises(RuntimeError, match="max_bad_fraction"):
-        check_bad_fraction(log, total=4, max_fraction=0.1)
+    reason = "cannot open: Invalid data found when processing input"
+    assert log.read_text().splitlines() == [f"train\tskipped\t{broken}\t{reason}", f"eval\tskipped\t{broken}\t{reason}"]
+    assert bad_videos(log, "train") == bad_videos(log, "eval") == {str(broken)}
+    strict = VideoClipDataset(records, TrainClipTransform(24), frames=4, stride=2, num_clips=2, train=True, bad_video_log=log,
+                              max_bad_fraction=0.2)  # 1 of 4 > 0.2
+    with pytest.raises(TooManyBadVideos, match=rf"^1 of 4 videos unreadable at stage 'train', more than data.max_bad_fraction=0.2: they are listed in {log}"):
+        strict[0]
 
 
 def test_time_based_clips(demo_root, monkeypatch):

@@ -175,7 +175,7 @@ def test_vcop_on_demo_videos(demo_root, tmp_path):
     cache = FeatureCache(tmp_path / "cache", "random", cfg)
     torch.manual_seed(0)
     first = evaluate_retrieval(TinyBackbone(), cfg, torch.device("cpu"), cache, tmp_path / "vcop.png")
-    assert list(first) == ["R@1", "R@5", "R@10", "R@20", "R@50"] and first["R@20"] == 100.0
+    assert list(first) == ["R@1", "R@5", "R@10", "R@20", "R@50", "undecodable_queries", "undecodable_gallery"] and first["R@20"] == 100.0
     assert (tmp_path / "vcop.png").is_file() and len(list((tmp_path / "cache").glob("random-vcop-*.pt"))) == 2
     feats = torch.load(next((tmp_path / "cache").glob("random-vcop-test-*.pt")), weights_only=True)["feats"]
     assert feats.shape == (6, 4 * 16 * 7 * 7)  # 112 / 8 = 14 -> pooled 7x7, T' = 16
@@ -186,7 +186,7 @@ def test_retrieval_tool_clean_names_mode_and_uses_cache(demo_root, tmp_path, mon
     args = ["--cfg", ROOT / "configs" / "retrieval" / "demo.yaml", f"output_dir={out}", "checkpoint=random", *demo_data(demo_root)]
     run_tool("retrieval", *args)
     result = json.loads((out / "retrieval.json").read_text())
-    assert list(result) == ["R@1", "R@5", "R@10", "R@20", "R@50"]
+    assert list(result) == ["R@1", "R@5", "R@10", "R@20", "R@50", "undecodable_queries", "undecodable_gallery"]
     assert "mode=clean" in (out / "retrieval.md").read_text()
     assert (out / "run0_random" / "retrieval.png").is_file()
 

@@ -42,7 +42,7 @@ def test_demo_end_to_end_tiny(demo_root, tmp_path):
               f"checkpoint=[{ckpt},random]", *data)
     assert ret.returncode == 0, ret.stderr[-2000:]
     rows = json.loads((tmp_path / "ret" / "retrieval.json").read_text())
-    assert set(rows) == {str(ckpt), "random"} and set(rows["random"]) == {"R@1", "R@5", "R@10", "R@20", "R@50"}
+    assert set(rows) == {str(ckpt), "random"} and set(rows["random"]) == {"R@1", "R@5", "R@10", "R@20", "R@50", "undecodable_queries", "undecodable_gallery"}
 
     single = run(ROOT / "tools" / "retrieval.py", "--cfg", ROOT / "configs" / "retrieval" / "demo.yaml", f"output_dir={tmp_path / 'ret1'}",
                  f"checkpoint={ckpt}", *data)

@@ -20,6 +20,7 @@ DATA_FORMATS = ("ucf101", "hmdb51", "kinetics", "demo")
 PRECISIONS = ("32", "bf16", "16")
 DECAY_MODES = ("similarity", "weight")  # method.temporal_decay_mode, see videosce/losses/sce.py
 CLIP_GAP_DISTS = ("off", "uniform", "cvrl")  # data.clip_gap_dist; the last two are samplers.GAP_DISTRIBUTIONS
+TRUNCATED_POLICIES = ("skip", "use")  # data.truncated
 
 
 class ConfigError(UserError, ValueError):
@@ -72,7 +73,9 @@ class DataConfig:
     temporal_difference_p: float = 0.0  # SCE recipe 0.2
     eval_clips: int = 10
     eval_short_side: int = 128
-    max_bad_fraction: float = 0.05
+    max_bad_fraction: float = 0.05  # the run stops (one line) as soon as more of a dataset's videos were unreadable
+    max_pixels: int = 4096 * 2160  # width x height above which a video is refused at probe time (DCI 4K; one RGB frame = 26.5 MB); 0 = no limit
+    truncated: str = "skip"  # a video cut short (frames end well before its stated length, or damaged packets): skip | use (its frames, listed as used)
     decode_timeout_s: float = 60.0  # a probe or decode running longer is cut and the video counted as bad; 0 = no limit
     demo: DemoDataConfig = field(default_factory=DemoDataConfig)
 
@@ -265,6 +268,8 @@ def _validate(cfg: DictConfig) -> None:
         ("data.color_jitter", len(cfg.data.color_jitter) == 4 and 0 <= cfg.data.color_jitter[3] <= 0.5, "must be [brightness, contrast, saturation, hue<=0.5]"),
         ("data.decode_timeout_s", cfg.data.decode_timeout_s >= 0, "must be >= 0"),
         ("data.max_bad_fraction", 0 <= cfg.data.max_bad_fraction <= 1, "must be within [0, 1]"),
+        ("data.max_pixels", cfg.data.max_pixels >= 0, "must be >= 0 (0 = no limit)"),
+        ("data.truncated", cfg.data.truncated in TRUNCATED_POLICIES, f"must be one of {', '.join(TRUNCATED_POLICIES)}"),
         ("data.clip_gap_dist", cfg.data.clip_gap_dist in CLIP_GAP_DISTS, f"must be one of {', '.join(CLIP_GAP_DISTS)}"),
         ("data.clip_gap", cfg.data.clip_gap is None or (len(cfg.data.clip_gap) == 2 and 0 <= cfg.data.clip_gap[0] <= cfg.data.clip_gap[1]), "must be [min, max] with 0 <= min <= max"),
         ("data.clip_gap", cfg.data.clip_gap is None or cfg.data.clip_gap_dist != "off", "needs data.clip_gap_dist=uniform or cvrl"),

@@ -5,8 +5,8 @@ from typing import Dict, Optional
 
 from omegaconf import DictConfig
 
-from videosce.data.builders import BAD_VIDEO_LOG, build_train_dataset
-from videosce.data.datasets import check_bad_fraction, read_index
+from videosce.data.builders import build_train_dataset
+from videosce.data.datasets import read_index
 from videosce.engine.run import prepare_run, write_json
 from videosce.engine.trainer import Trainer
 from videosce.eval.knn import knn_monitor
@@ -22,12 +22,10 @@ def pretrain(cfg: DictConfig) -> Optional[Dict[str, float]]:
     index = read_index(cfg.data, "train")
     dataset = build_train_dataset(cfg, index, num_clips=cfg.data.num_views)
     model = build_method(cfg.model, cfg.method, seed=cfg.seed)
-    bad_log = output_dir / BAD_VIDEO_LOG
     every = cfg.eval.knn_every_n_epochs
     trainer.fit(
         model,
         dataset,
-        epoch_end_checks=[lambda: check_bad_fraction(bad_log, len(dataset), cfg.data.max_bad_fraction)],
         epoch_end_metrics=lambda epoch: knn_monitor(model.backbone, cfg, trainer.device) if every and epoch % every == 0 else {},
     )
     print(f"checkpoint: {trainer.checkpoint_dir / 'last.ckpt'}")

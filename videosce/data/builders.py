@@ -33,6 +33,17 @@ def loader_options(decoder: str, num_workers: int, device: torch.device) -> Dict
     return {"num_workers": num_workers, "pin_memory": device.type == "cuda"}
 
 
+def video_checks(cfg, stage: str) -> Dict[str, Any]:
+    """What every config-built dataset does about bad files: decoder and deadline, the frame-size
+    limit, the truncated-video policy, the shared bad-video log and the fraction that stops the run."""
+    data = cfg.data
+    return {
+        "decoder": data.decoder, "decode_timeout_s": data.decode_timeout_s, "max_pixels": data.max_pixels,
+        "truncated": data.truncated, "bad_video_log": Path(cfg.output_dir) / BAD_VIDEO_LOG, "stage": stage,
+        "max_bad_fraction": data.max_bad_fraction,
+    }
+
+
 def build_train_dataset(cfg, index: VideoIndex, num_clips: int) -> VideoClipDataset:
     """Random clips with clip-consistent augmentation: `num_clips` views per video; `data.clip_gap*`
     set the distance between their starts, `method.vclr.segments` makes each view S clips (VCLR)."""
@@ -51,10 +62,8 @@ def build_train_dataset(cfg, index: VideoIndex, num_clips: int) -> VideoClipData
         for view in range(num_clips)
     ]
     return VideoClipDataset(
-        index.records, transforms, data.frames, data.stride, num_clips, train=True,
-        decoder=data.decoder, seed=cfg.seed, bad_video_log=Path(cfg.output_dir) / BAD_VIDEO_LOG,
-        clip_duration=data.clip_duration, decode_timeout_s=data.decode_timeout_s,
-        clip_gap=gap, segments=cfg.method.vclr.segments,
+        index.records, transforms, data.frames, data.stride, num_clips, train=True, seed=cfg.seed,
+        clip_duration=data.clip_duration, clip_gap=gap, segments=cfg.method.vclr.segments, **video_checks(cfg, "train"),
     )
 
 
@@ -69,7 +78,6 @@ def build_eval_dataset(cfg, index: VideoIndex) -> VideoClipDataset:
         raise ConfigError(f"data.eval_short_side={data.eval_short_side} must be >= the test crop size {size} (eval.crop_size or data.size)")
     transform = EvalClipTransform(size, data.eval_short_side, num_crops=ev.num_crops)
     return VideoClipDataset(
-        index.records, transform, data.frames, data.stride, data.eval_clips, train=False,
-        decoder=data.decoder, seed=cfg.seed, bad_video_log=Path(cfg.output_dir) / BAD_VIDEO_LOG,
-        clip_duration=data.clip_duration, decode_timeout_s=data.decode_timeout_s,
+        index.records, transform, data.frames, data.stride, data.eval_clips, train=False, seed=cfg.seed,
+        clip_duration=data.clip_duration, **video_checks(cfg, "eval"),
     )

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from torch import nn
 
-from videosce.data.builders import build_eval_dataset, build_train_dataset
-from videosce.data.datasets import read_index
+from videosce.data.builders import BAD_VIDEO_LOG, build_eval_dataset, build_train_dataset
+from videosce.data.datasets import bad_videos, read_index
 from videosce.engine.trainer import Trainer
 from videosce.models import VideoBackbone
 from videosce.models.heads import classifier
@@ -43,7 +43,8 @@ def softmax_pool(model: VideoClassifier, clips: torch.Tensor) -> torch.Tensor:
 
 def finetune(backbone: VideoBackbone, cfg: DictConfig, output_dir: str | Path) -> Dict[str, float]:
     """Train on the train split; video-level top-1/top-5 (softmax averaged over all views), clip-level
-    top-1/top-5 and mean per-class accuracy on the test split. Writes `finetune.csv`, per-class
+    top-1/top-5 and mean per-class accuracy on the test split, and how many videos were unreadable
+    (train: skipped and substituted; test: counted as wrong). Writes `finetune.csv`, per-class
     accuracies and the confusion matrix (`per_class.json`, `confusion.png`) and the training curves
     into `output_dir`."""
     output_dir = Path(output_dir)
@@ -57,4 +58,5 @@ def finetune(backbone: VideoBackbone, cfg: DictConfig, output_dir: str | Path) -
     report = classification_report(probs.feats, probs.labels, probs.valid)
     save_class_report(output_dir, test_index.classes, report, f"finetune {cfg.data.format} split {cfg.data.split}")
     save_curves(output_dir)
-    return report.metrics
+    skipped = bad_videos(Path(cfg.output_dir) / BAD_VIDEO_LOG, "train") & {str(r.path) for r in train_index.records}
+    return {**report.metrics, "undecodable_train": len(skipped), "undecodable_test": int((~probs.valid).sum())}

@@ -49,12 +49,14 @@ def over_splits(cfg: DictConfig, run: Callable[[DictConfig, str], Dict[str, floa
 
 
 def markdown_table(rows: Mapping[str, Mapping[str, Any]]) -> str:
-    """One row per checkpoint; a metric with a `_std` companion shows as mean ± std."""
+    """One row per checkpoint; a metric with a `_std` companion shows as mean ± std, a count as an integer."""
     first = next(iter(rows.values()))
     columns = [c for c in first if c != "splits" and not c.endswith("_std")]
 
     def cell(row: Mapping[str, Any], column: str) -> str:
-        return f"{row[column]:.2f} ± {row[column + '_std']:.2f}" if column + "_std" in row else f"{row[column]:.2f}"
+        if column + "_std" in row:
+            return f"{row[column]:.2f} ± {row[column + '_std']:.2f}"
+        return str(row[column]) if isinstance(row[column], int) else f"{row[column]:.2f}"
 
     lines = ["| checkpoint | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     lines += [f"| {name} | " + " | ".join(cell(row, c) for c in columns) + " |" for name, row in rows.items()]

@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from videosce.config import ConfigError
-from videosce.data.builders import BAD_VIDEO_LOG
+from videosce.data.builders import video_checks
 from videosce.data.datasets import VideoIndex, read_index
 from videosce.data.decoders import decode_frames, probe_video
 
@@ -94,7 +94,7 @@ def retrieval_features(
     if mode in ("clean", "sce"):
         return eval_features(backbone, sce_config(cfg) if mode == "sce" else cfg, subset, device, cache)
     index = read_index(cfg.data, subset)
-    dataset = vcop.VcopDataset(index.records, cfg.data.decoder, bad_video_log=Path(cfg.output_dir) / BAD_VIDEO_LOG)
+    dataset = vcop.VcopDataset(index.records, **video_checks(cfg, "eval"))
 
     def compute() -> VideoFeatures:
         return extract_features(backbone, dataset, cfg.eval.batch_size, cfg.data.num_workers, device, f"{subset} features (vcop)", vcop.vcop_pool)
@@ -105,7 +105,8 @@ def retrieval_features(
 def evaluate_retrieval(
     backbone: nn.Module, cfg: DictConfig, device: torch.device, cache: Optional[FeatureCache] = None, figure: Optional[str | Path] = None
 ) -> Dict[str, float]:
-    """{"R@k": percent} with the test split as queries and the train split as gallery.
+    """{"R@k": percent, "undecodable_queries": n, "undecodable_gallery": n} with the test split as
+    queries and the train split as gallery.
 
     `cache` reuses features computed for the same checkpoint, protocol and data; `figure` is
     where to draw a few queries beside their top gallery videos.
@@ -125,7 +126,8 @@ def evaluate_retrieval(
     if figure is not None:
         examples = retrieval_examples(query, query_index, gallery, gallery_index, cfg.data.decoder)
         plot_retrieval(examples, figure, retrieval_title(cfg))
-    return {f"R@{k}": 100.0 * hits[:, i].float().mean().item() for i, k in enumerate(ks)}
+    recall = {f"R@{k}": 100.0 * hits[:, i].float().mean().item() for i, k in enumerate(ks)}
+    return {**recall, "undecodable_queries": int((~query.valid).sum()), "undecodable_gallery": int((~g).sum())}
 
 
 def middle_frame(path: Path, decoder: str):

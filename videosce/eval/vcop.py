@@ -8,7 +8,6 @@ query's class; k in 1, 5, 10, 20, 50. Unlike its code (drop_last), every video i
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import numpy as np
@@ -17,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from videosce.data.datasets import VideoClipDataset, VideoRecord
-from videosce.data.decoders import decode_frames, probe_video
+from videosce.data.decoders import decode_frames
 from videosce.data.samplers import clip_indices
 from videosce.data.transforms import resize_frames, to_float_frames
 
@@ -53,16 +52,17 @@ class VcopDataset(VideoClipDataset):
     """Eval items of (10,3,16,112,112) clips at the VCOP positions; videos shorter than 16 frames
     (none in UCF101 / HMDB51) start at 0 and repeat their last frame, the samplers' rule."""
 
-    def __init__(self, records: List[VideoRecord], decoder: str, bad_video_log: Optional[str | Path] = None) -> None:
+    def __init__(self, records: List[VideoRecord], **options: Any) -> None:
+        """`options`: VideoClipDataset's decoder and bad-file arguments (builders.video_checks)."""
         self.clip_transform = VcopClipTransform()
-        super().__init__(records, self.clip_transform, FRAMES, 1, CLIPS, train=False, decoder=decoder, bad_video_log=bad_video_log)
+        super().__init__(records, self.clip_transform, FRAMES, 1, CLIPS, train=False, **options)
 
     def load_clips(self, index: int) -> List[torch.Tensor]:
         record = self.records[index]
-        num_frames = probe_video(record.path, backend=self.decoder).num_frames
+        num_frames = self.probe(index).num_frames
         clips = [clip_indices(max(start, 0), FRAMES, 1, num_frames) for start in clip_starts(num_frames)]
         wanted = sorted({i for clip in clips for i in clip})
-        frames = self.clip_transform(decode_frames(record.path, wanted, backend=self.decoder))  # per frame: once each
+        frames = self.clip_transform(decode_frames(record.path, wanted, backend=self.decoder, timeout_s=self.timeout_s))  # per frame: once each
         position = {frame: row for row, frame in enumerate(wanted)}
         return [frames[:, [position[i] for i in clip]] for clip in clips]
 
