@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from videosce.config import ConfigError, load_config
@@ -62,3 +64,42 @@ def test_shipped_configs_load():
 
     for path in sorted((Path(__file__).parents[1] / "configs").rglob("*.yaml")):
         load_ablation_config(path) if path.parent.name == "ablate" else load_config(path)
+
+
+# ---- config names: a bare recipe name resolves to configs/<job>/ (every tool); an exact path wins
+
+
+def test_bare_name_resolves_in_the_job_folder():
+    from videosce.config import CONFIG_ROOT, resolve_config_path
+
+    expected = CONFIG_ROOT / "pretrain" / "k400_r3d50_sce.yaml"
+    assert expected.is_file()
+    assert resolve_config_path("k400_r3d50_sce.yaml", "pretrain") == expected
+    assert resolve_config_path("k400_r3d50_sce", "pretrain") == expected
+    assert resolve_config_path("k400_r3d50_sce", None) == expected  # the only folder holding that name
+    assert load_config("k400_r3d50_sce").model.backbone == "r3d_50"
+
+
+def test_exact_path_wins_over_a_shipped_name(tmp_path, monkeypatch):
+    from videosce.config import resolve_config_path
+
+    (tmp_path / "demo_sce.yaml").write_text("seed: 7\ndata:\n  video_root: v\n  split_dir: s\n")
+    monkeypatch.chdir(tmp_path)
+    assert resolve_config_path("demo_sce.yaml", "pretrain") == Path("demo_sce.yaml")
+    assert load_config("demo_sce.yaml", job="pretrain").seed == 7
+
+
+def test_unknown_name_lists_near_names_in_one_line():
+    with pytest.raises(ConfigError) as info:
+        load_config("k400_r3d5_sce.yaml", job="pretrain")
+    message = str(info.value)
+    assert "\n" not in message and "not found" in message
+    assert "configs/pretrain/k400_r3d50_sce.yaml" in message and "configs/pretrain/" in message
+
+
+def test_name_of_several_jobs_is_ambiguous_without_a_job():
+    from videosce.config import resolve_config_path
+
+    with pytest.raises(ConfigError, match="configs/finetune/demo.yaml.*configs/linear/demo.yaml"):
+        resolve_config_path("demo")
+    assert resolve_config_path("demo", "linear").parent.name == "linear"

@@ -6,6 +6,7 @@ raises `ConfigError` whose message is one line naming the key.
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ DATA_FORMATS = ("ucf101", "hmdb51", "kinetics", "demo")
 PRECISIONS = ("32", "bf16", "16")
 DECAY_MODES = ("similarity", "weight")  # method.temporal_decay_mode, see videosce/losses/negatives.py
 CLIP_GAP_DISTS = ("off", "uniform", "cvrl")  # data.clip_gap_dist; the last two are samplers.GAP_DISTRIBUTIONS
+CONFIG_ROOT = Path(__file__).resolve().parents[1] / "configs"  # configs/<job>/<name>.yaml, the shipped recipes
 
 
 class ConfigError(UserError, ValueError):
@@ -304,13 +306,47 @@ def _validate(cfg: DictConfig) -> None:
             raise ConfigError(f"bad value for config key '{key}': {OmegaConf.select(cfg, key)} {rule}")
 
 
-def load_structured(schema: type, path: Optional[str | Path] = None, overrides: Sequence[str] = ()) -> DictConfig:
-    """`schema` defaults <- YAML file <- `key.sub=value` overrides; unknown keys and bad types raise ConfigError."""
+def _shown(path: Path) -> str:
+    """A shipped config as `configs/<job>/<name>.yaml`, whatever the working directory."""
+    try:
+        return str(path.relative_to(CONFIG_ROOT.parent))
+    except ValueError:
+        return str(path)
+
+
+def resolve_config_path(name: str | Path, job: Optional[str] = None) -> Path:
+    """The config file `name` names: the path itself when it exists, else a bare name (`k400_r3d50_sce`
+    or `k400_r3d50_sce.yaml`) in `configs/<job>/` (in every `configs/*/` when `job` is None).
+
+    Why: the recipes are named by their file names, and a user types the name. A name that matches
+    nothing (or several recipes) raises ConfigError, one line listing the near names.
+    """
+    path = Path(name)
+    if path.is_file():
+        return path
+    filename = path.name if path.suffix in (".yaml", ".yml") else f"{path.name}.yaml"
+    folders = [CONFIG_ROOT / job] if job else sorted(p for p in CONFIG_ROOT.glob("*") if p.is_dir())
+    matches = [folder / filename for folder in folders if (folder / filename).is_file()]
+    if len(path.parts) == 1 and len(matches) == 1:
+        return matches[0]
+    if len(path.parts) == 1 and len(matches) > 1:
+        raise ConfigError(f"config name '{name}' matches {', '.join(map(_shown, matches))}; give one of these paths")
+    shipped = {p.name: p for folder in folders for p in sorted(folder.glob("*.yaml"))}
+    near = [_shown(shipped[n]) for n in difflib.get_close_matches(filename, list(shipped), n=4, cutoff=0.5)]
+    where = " or ".join(f"{_shown(folder)}/" for folder in folders) if job else f"{_shown(CONFIG_ROOT)}/*/"
+    hint = f"; near names: {', '.join(near)}" if near else f"; names there: {', '.join(sorted(shipped)) or 'none'}"
+    raise ConfigError(f"config file not found: {name} (looked in {where}){hint}")
+
+
+def load_structured(
+    schema: type, path: Optional[str | Path] = None, overrides: Sequence[str] = (), job: Optional[str] = None
+) -> DictConfig:
+    """`schema` defaults <- YAML file <- `key.sub=value` overrides; unknown keys and bad types raise ConfigError.
+
+    `path` is resolved by `resolve_config_path` (a bare recipe name looks in `configs/<job>/`)."""
     cfg = OmegaConf.structured(schema)
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
+        path = resolve_config_path(path, job)
         try:
             loaded = OmegaConf.load(path)
         except Exception as exc:  # yaml errors carry positions across several lines
@@ -326,9 +362,11 @@ def load_structured(schema: type, path: Optional[str | Path] = None, overrides: 
     return cfg
 
 
-def load_config(path: Optional[str | Path] = None, overrides: Sequence[str] = ()) -> DictConfig:
-    """Schema defaults <- YAML file <- `key.sub=value` overrides, validated, read-only keys."""
-    cfg = load_structured(Config, path, overrides)
+def load_config(path: Optional[str | Path] = None, overrides: Sequence[str] = (), job: Optional[str] = None) -> DictConfig:
+    """Schema defaults <- YAML file <- `key.sub=value` overrides, validated, read-only keys.
+
+    `job` (pretrain, finetune, linear, retrieval) is the `configs/` folder a bare name is looked up in."""
+    cfg = load_structured(Config, path, overrides, job)
     _validate(cfg)
     OmegaConf.set_readonly(cfg, True)
     return cfg
@@ -339,14 +377,16 @@ def save_config(cfg: DictConfig, path: str | Path) -> None:
     Path(path).write_text(OmegaConf.to_yaml(cfg))
 
 
-def parse_cli(description: str, argv: Optional[Sequence[str]] = None) -> DictConfig:
-    """`--cfg file.yaml key=value ...` for the tools; a config error exits with one line."""
+def parse_cli(description: str, argv: Optional[Sequence[str]] = None, job: Optional[str] = None) -> DictConfig:
+    """`--cfg file.yaml key=value ...` for the tools; a bare name looks in `configs/<job>/`; a config
+    error exits with one line."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--cfg", required=True, help="YAML config file")
+    folder = f"configs/{job}/" if job else "configs/*/"
+    parser.add_argument("--cfg", required=True, help=f"YAML config file, or the name of one in {folder}")
     parser.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. trainer.max_epochs=5")
     args = parser.parse_args(argv)
     try:
-        return load_config(args.cfg, args.overrides)
+        return load_config(args.cfg, args.overrides, job)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
