@@ -146,7 +146,7 @@ def test_bad_videos_are_substituted_logged_and_counted(demo_root, tmp_path):
 
 
 def test_time_based_clips(demo_root, monkeypatch):
-    """clip_duration > 0: `frames` frames spread over that many seconds (16 fps demo: 1 s = 16 frames)."""
+    """clip_duration > 0: `frames` frames spread over the frames of a window of that many seconds (16 fps demo: 1 s = 16 frames)."""
     from videosce.data import datasets
     from videosce.data.datasets import read_ucf101
 
@@ -157,8 +157,9 @@ def test_time_based_clips(demo_root, monkeypatch):
     evaluation = VideoClipDataset([record], EvalClipTransform(24, 28), frames=4, stride=1, num_clips=2, train=False, clip_duration=0.5)
     clips, _, _ = evaluation[0]
     assert clips.shape == (2, 3, 4, 24, 24)
-    # two uniform windows over a 16-frame (1 s) video: starts 0 s and 0.5 s, 4 frames 0.125 s apart
-    assert requested == [[0, 2, 4, 6, 8, 10, 12, 14]]
+    # two uniform windows over a 16-frame (1 s) video: [0, 0.5) holds frames 0..7, [0.5, 1) frames 8..15;
+    # 4 frames spread first to last over each window's 8: k * 7 // 3 = 0, 2, 4, 7
+    assert requested == [[0, 2, 4, 7, 8, 10, 12, 15]]
 
 
 def test_hanging_decode_is_cut_and_counted(demo_root, tmp_path, monkeypatch):
