@@ -113,3 +113,17 @@ def test_uniform_time_clips_hand_computed():
 def test_time_sampling_rejects_bad_input(timestamps, duration, frames):
     with pytest.raises(ValueError):
         time_clip_indices(timestamps, 0.0, duration, frames)
+
+
+@pytest.mark.parametrize(
+    "clip,expected",
+    [
+        ([0, 9, 18, 27], [(0, 1), (9, 10), (18, 19), (26, 27)]),  # the last frame repeats the previous difference
+        ([5, 5, 6, 6], [(5, 6), (5, 6), (5, 6), (5, 6)]),  # upsampled 2-frame window: both frames get 5 - 6
+        ([3, 3, 3], [(3, 3), (3, 3), (3, 3)]),  # one frame: no motion
+    ],
+)
+def test_difference_pairs_by_hand(clip, expected):
+    from videosce.data.samplers import difference_pairs
+
+    assert difference_pairs(clip) == expected

@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from videosce.data.transforms import EvalClipTransform, TrainClipTransform, random_resized_crop_box
+from videosce.data.transforms import EvalClipTransform, TrainClipTransform, random_resized_crop_box, temporal_difference
 
 
 def moving_clip(t=8, h=64, w=80):
@@ -61,5 +61,14 @@ def test_blur_solarize_and_temporal_difference():
     s = solarized(clip, np.random.default_rng(0)) * 0.225 + 0.45
     assert s.max() <= 0.5 + 1e-5  # every value >= 0.5 was inverted
     still = TrainClipTransform(32, jitter_p=0.0, grayscale_p=0.0, flip_p=0.0, temporal_difference_p=1.0)
-    d = still(clip, np.random.default_rng(0)) * 0.225 + 0.45
-    assert torch.allclose(d, torch.full_like(d, 0.5), atol=1e-5)  # static clip: zero differences
+    d = still(clip, np.random.default_rng(0), difference_frames=(clip, clip)) * 0.225 + 0.45
+    assert torch.allclose(d, torch.full_like(d, 128 / 255), atol=1e-5)  # static clip: zero difference, round(255 / 2) = 128
+
+
+def test_temporal_difference_by_hand():
+    """grey (truncated) 18 and 48: round((18 - 48 + 255) / 2) = round(112.5) = 112 (half to even, as torch rounds)."""
+    first = torch.tensor([10, 20, 30], dtype=torch.uint8).expand(2, 3, 4, 3)  # 0.2989*10 + 0.587*20 + 0.114*30 = 18.15
+    second = torch.tensor([40, 50, 60], dtype=torch.uint8).expand(2, 3, 4, 3)  # 48.15
+    out = temporal_difference(first, second)
+    assert out.dtype == torch.uint8 and out.shape == (2, 3, 4, 3) and (out == 112).all()
+    assert (temporal_difference(second, first) == 142).all()  # round((48 - 18 + 255) / 2) = round(142.5) = 142

@@ -23,6 +23,20 @@ def clip_span(frames: int, stride: int) -> int:
     return (frames - 1) * stride + 1
 
 
+def difference_pairs(clip: Sequence[int]) -> List[Tuple[int, int]]:
+    """For each frame i of a clip, the frames (a, b) whose difference a - b is its temporal difference.
+
+    The SCE reference differences consecutive frames of the decoded clip at the native rate,
+    frame t minus frame t + 1, and gives the clip's last frame the previous difference; its clips'
+    last sampled frame is the window's last. So: (i, i + 1) for i before the clip's last frame,
+    (last - 1, last) for the last; a clip of one frame has no motion: (i, i), a zero difference.
+    """
+    first, last = min(clip), max(clip)
+    if first == last:
+        return [(i, i) for i in clip]
+    return [(i, i + 1) if i < last else (last - 1, last) for i in clip]
+
+
 def clip_indices(start: int, frames: int, stride: int, num_frames: int) -> List[int]:
     if num_frames < 1:
         raise ValueError("a video needs at least one frame")
