@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = sorted((ROOT / "tools").glob("*.py"))
@@ -37,6 +38,8 @@ def test_demo_end_to_end_tiny(demo_root, tmp_path):
     assert "R@1" in pre.stdout
     ckpt = tmp_path / "pre" / "checkpoints" / "last.ckpt"
     assert ckpt.is_file() and (tmp_path / "pre" / "train.csv").is_file() and list((tmp_path / "pre" / "tb").iterdir())
+    recorded = torch.load(ckpt, weights_only=True)["config"]["data"]  # the normalisation evaluation will reuse
+    assert recorded["mean"] == [0.45] * 3 and recorded["std"] == [0.225] * 3
 
     ret = run(ROOT / "tools" / "retrieval.py", "--cfg", ROOT / "configs" / "retrieval" / "demo.yaml", f"output_dir={tmp_path / 'ret'}",
               f"checkpoint=[{ckpt},random]", *data)

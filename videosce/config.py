@@ -6,11 +6,12 @@ raises `ConfigError` whose message is one line naming the key.
 from __future__ import annotations
 
 import argparse
+import copy
 import difflib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, List, Optional, Sequence, Union
+from typing import Any, List, Mapping, Optional, Sequence, Union
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
@@ -72,6 +73,8 @@ class DataConfig:
     blur_p: List[float] = field(default_factory=lambda: [0.0, 0.0])  # per view, cycled; SCE recipe [1.0, 0.1]
     solarize_p: List[float] = field(default_factory=lambda: [0.0, 0.0])  # per view; SCE recipe [0.0, 0.2]
     temporal_difference_p: float = 0.0  # SCE recipe 0.2
+    mean: Optional[List[float]] = None  # per-channel normalisation of clips in [0, 1]; None = the backbone's registry default (0.45)
+    std: Optional[List[float]] = None  # None = the backbone's registry default (0.225); evaluation uses what the checkpoint recorded
     eval_clips: int = 10
     eval_short_side: int = 128
     max_bad_fraction: float = 0.05
@@ -266,6 +269,8 @@ def _validate(cfg: DictConfig) -> None:
         ("data.crop_scale", len(cfg.data.crop_scale) == 2 and 0 < cfg.data.crop_scale[0] <= cfg.data.crop_scale[1] <= 1, "must be [min, max] within (0, 1]"),
         ("data.color_jitter", len(cfg.data.color_jitter) == 4 and 0 <= cfg.data.color_jitter[3] <= 0.5, "must be [brightness, contrast, saturation, hue<=0.5]"),
         ("data.decode_timeout_s", cfg.data.decode_timeout_s >= 0, "must be >= 0"),
+        ("data.mean", cfg.data.mean is None or len(cfg.data.mean) == 3, "must be 3 per-channel values (or unset: the backbone's default)"),
+        ("data.std", cfg.data.std is None or (len(cfg.data.std) == 3 and min(cfg.data.std) > 0), "must be 3 values > 0 (or unset: the backbone's default)"),
         ("data.max_bad_fraction", 0 <= cfg.data.max_bad_fraction <= 1, "must be within [0, 1]"),
         ("data.clip_gap_dist", cfg.data.clip_gap_dist in CLIP_GAP_DISTS, f"must be one of {', '.join(CLIP_GAP_DISTS)}"),
         ("data.clip_gap", cfg.data.clip_gap is None or (len(cfg.data.clip_gap) == 2 and 0 <= cfg.data.clip_gap[0] <= cfg.data.clip_gap[1]), "must be [min, max] with 0 <= min <= max"),
@@ -370,6 +375,16 @@ def load_config(path: Optional[str | Path] = None, overrides: Sequence[str] = ()
     _validate(cfg)
     OmegaConf.set_readonly(cfg, True)
     return cfg
+
+
+def with_values(cfg: DictConfig, values: Mapping[str, Any]) -> DictConfig:
+    """A read-only copy of `cfg` with some dotted keys changed (one split of data.split=all, ...)."""
+    out = copy.deepcopy(cfg)
+    OmegaConf.set_readonly(out, False)
+    for key, value in values.items():
+        OmegaConf.update(out, key, value, merge=False)
+    OmegaConf.set_readonly(out, True)
+    return out
 
 
 def save_config(cfg: DictConfig, path: str | Path) -> None:

@@ -5,7 +5,7 @@ from typing import Dict, Optional
 
 from omegaconf import DictConfig
 
-from videosce.data.builders import BAD_VIDEO_LOG, build_train_dataset
+from videosce.data.builders import BAD_VIDEO_LOG, build_train_dataset, with_clip_normalization
 from videosce.data.datasets import check_bad_fraction, read_index
 from videosce.engine.run import prepare_run, write_json
 from videosce.engine.trainer import Trainer
@@ -16,7 +16,10 @@ from videosce.utils.dist import is_main_process
 
 
 def pretrain(cfg: DictConfig) -> Optional[Dict[str, float]]:
-    """Train `method.name` on the train split; returns the end-of-run retrieval R@k (if enabled)."""
+    """Train `method.name` on the train split; returns the end-of-run retrieval R@k (if enabled).
+
+    The clip normalisation is made explicit first, so config.yaml and every checkpoint record it."""
+    cfg = with_clip_normalization(cfg)
     output_dir = prepare_run(cfg)
     trainer = Trainer(cfg)  # joins the process group first: the index readers wait on rank 0
     index = read_index(cfg.data, "train")

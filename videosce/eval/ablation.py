@@ -70,11 +70,11 @@ def _evaluate(checkpoint: str, ablation: DictConfig, seed: int, run_dir: Path) -
     fcfg = load_config(ablation.finetune, [*ablation.finetune_overrides, *common, f"output_dir={run_dir / 'finetune'}"], job="finetune")
     prepare_run(rcfg)
     device = resolve_device(rcfg.trainer.device)
-    (_, backbone), = eval_backbones(rcfg)
-    results = evaluate_retrieval(backbone, rcfg, device)
+    (_, backbone, checkpoint_cfg), = eval_backbones(rcfg)
+    results = evaluate_retrieval(backbone, checkpoint_cfg, device)
     prepare_run(fcfg)
-    (_, backbone), = eval_backbones(fcfg)
-    tuned = finetune(backbone, fcfg, run_dir / "finetune")
+    (_, backbone, checkpoint_cfg), = eval_backbones(fcfg)
+    tuned = finetune(backbone, checkpoint_cfg, run_dir / "finetune")
     return {**results, "top1": tuned["top1"], "top5": tuned["top5"]}
 
 

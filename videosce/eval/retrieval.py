@@ -21,8 +21,8 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from torch import nn
 
-from videosce.config import ConfigError
-from videosce.data.builders import BAD_VIDEO_LOG
+from videosce.config import ConfigError, with_values
+from videosce.data.builders import BAD_VIDEO_LOG, clip_normalization
 from videosce.data.datasets import VideoIndex, read_index
 from videosce.data.decoders import decode_frames, probe_video
 
@@ -30,7 +30,6 @@ from . import vcop
 from .features import FeatureCache, VideoFeatures, eval_features, extract_features
 from .plots import RetrievalExample, plot_retrieval
 from .ranking import retrieval_hits
-from .report import with_values
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +55,7 @@ def retrieval_title(cfg: DictConfig) -> str:
     if retrieval_mode(cfg) == "vcop":
         return (
             "retrieval R@k, mode=vcop (Xu et al. 2019): split 1, test queries vs train gallery, 10 clips x 16 frames, "
-            "128x171 -> centre 112, no normalisation, last feature map max-pooled (1,2,2), clip mean, cosine"
+            "128x171 -> centre 112, normalised as the checkpoint was trained, last feature map max-pooled (1,2,2), clip mean, cosine"
         )
     data, ev = cfg.data, cfg.eval
     if retrieval_mode(cfg) == "sce":
@@ -94,12 +93,13 @@ def retrieval_features(
     if mode in ("clean", "sce"):
         return eval_features(backbone, sce_config(cfg) if mode == "sce" else cfg, subset, device, cache)
     index = read_index(cfg.data, subset)
-    dataset = vcop.VcopDataset(index.records, cfg.data.decoder, bad_video_log=Path(cfg.output_dir) / BAD_VIDEO_LOG)
+    mean, std = clip_normalization(cfg)
+    dataset = vcop.VcopDataset(index.records, cfg.data.decoder, mean, std, bad_video_log=Path(cfg.output_dir) / BAD_VIDEO_LOG)
 
     def compute() -> VideoFeatures:
         return extract_features(backbone, dataset, cfg.eval.batch_size, cfg.data.num_workers, device, f"{subset} features (vcop)", vcop.vcop_pool)
 
-    return (cache.get(subset, vcop.PROTOCOL, cfg, index, compute) if cache else compute()), index
+    return (cache.get(subset, vcop.protocol(mean, std), cfg, index, compute) if cache else compute()), index
 
 
 def evaluate_retrieval(
