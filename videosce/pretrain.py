@@ -12,7 +12,8 @@ from videosce.engine.trainer import Trainer
 from videosce.eval.knn import knn_monitor
 from videosce.eval.retrieval import evaluate_retrieval
 from videosce.methods import build_method
-from videosce.utils.dist import is_main_process
+from videosce.methods.momentum import keys_per_epoch, warn_if_queue_exceeds_epoch
+from videosce.utils.dist import get_world_size, is_main_process
 
 
 def pretrain(cfg: DictConfig) -> Optional[Dict[str, float]]:
@@ -25,6 +26,9 @@ def pretrain(cfg: DictConfig) -> Optional[Dict[str, float]]:
     index = read_index(cfg.data, "train")
     dataset = build_train_dataset(cfg, index, num_clips=cfg.data.num_views)
     model = build_method(cfg)
+    if getattr(model, "queue", None) is not None:
+        t = cfg.trainer
+        warn_if_queue_exceeds_epoch(cfg.method.queue_size, keys_per_epoch(len(dataset), t.batch_size, get_world_size(), t.accumulate_grad_batches, cfg.method.sym))
     bad_log = output_dir / BAD_VIDEO_LOG
     every = cfg.eval.knn_every_n_epochs
     trainer.fit(

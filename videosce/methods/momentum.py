@@ -17,6 +17,7 @@ views:   clips (B,3,T,H,W), or VCLR video-level views (B,S,3,T,H,W): each clip i
 from __future__ import annotations
 
 import copy
+import logging
 from typing import Callable, Dict, Mapping, Optional, Sequence, Union
 
 import torch
@@ -31,6 +32,27 @@ from videosce.utils.dist import concat_all_gather, get_rank
 from .vclr import encode_clips, pool_segments
 
 LossFn = Callable[[torch.Tensor, torch.Tensor, Optional[torch.Tensor]], torch.Tensor]
+
+log = logging.getLogger(__name__)
+
+
+def keys_per_epoch(num_videos: int, batch_size: int, world_size: int, accumulate: int, sym: bool) -> int:
+    """Keys one epoch enqueues: the videos of every optimizer step (each rank drops its last partial
+    batch, as the Trainer does) times the views whose keys enter the queue (both when `sym`)."""
+    videos_per_step = batch_size * accumulate
+    steps = (num_videos // world_size) // videos_per_step
+    return steps * videos_per_step * world_size * (2 if sym else 1)
+
+
+def warn_if_queue_exceeds_epoch(queue_size: int, epoch_keys: int) -> bool:
+    """One warning line when the queue outlasts an epoch: then every video meets its own older keys
+    among its negatives (the positive's near-duplicates pushed away). Returns whether it warned."""
+    if queue_size <= epoch_keys:
+        return False
+    log.warning("method.queue_size=%d exceeds the %d keys one epoch enqueues: the queue spans %.1f epochs, so each video's "
+                "own keys from earlier epochs sit among its negatives; set method.queue_size below %d", queue_size, epoch_keys,
+                queue_size / max(epoch_keys, 1), epoch_keys)
+    return True
 
 
 class MomentumMethod(nn.Module):
