@@ -1,3 +1,4 @@
+import csv
 import json
 import math
 from pathlib import Path
@@ -101,12 +102,19 @@ def test_finetune_three_crops_end_to_end(demo_root, tmp_path):
         "finetune", "--cfg", ROOT / "configs" / "finetune" / "demo.yaml", f"output_dir={out}", "checkpoint=random",
         f"data.video_root={demo_root / 'videos'}", f"data.split_dir={demo_root / 'splits'}", "data.format=ucf101",
         "data.num_workers=0", "data.size=24", "data.eval_short_side=24", "data.eval_clips=2", "data.frames=4",
-        "eval.num_crops=3", "trainer.max_epochs=1", "trainer.batch_size=8", "trainer.progress_bar=false", "trainer.log_every_n_steps=1",
+        "eval.num_crops=3", "trainer.max_epochs=2", "trainer.batch_size=8", "trainer.progress_bar=false", "trainer.log_every_n_steps=1",
+        "eval.test_every_n_epochs=1", "data.train_short_side=[24,30]",
     )
     result = json.loads((out / "finetune.json").read_text())
     assert {"top1", "top5", "clip_top1", "clip_top5", "mean_class_acc"} <= set(result)
     assert 0 <= result["top1"] <= result["top5"] <= 100
     run_dir = out / "run0_random"
+    # best_by_test_*: the scored epoch (epoch 1 from monitor.csv, epoch 2 = the last) with the highest test top-1
+    (epoch1,) = list(csv.DictReader((run_dir / "monitor.csv").open()))
+    scored = {1: (float(epoch1["test_top1"]), float(epoch1["test_top5"])), 2: (result["top1"], result["top5"])}
+    best = max(scored, key=lambda e: (scored[e][0], e))
+    assert (result["best_by_test_epoch"], result["best_by_test_top1"], result["best_by_test_top5"]) == (best, *scored[best])
+    assert "selected on the test split" in (out / "finetune.md").read_text()
     per_class = json.loads((run_dir / "per_class.json").read_text())
     assert len(per_class["accuracy"]) == 6 and sum(map(sum, per_class["confusion"])) == 12
     for name in ["confusion.png", "finetune.csv", "finetune_curves.png"]:

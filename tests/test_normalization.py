@@ -115,3 +115,19 @@ def test_checkpoint_without_a_recorded_normalisation_gets_the_registry_default(s
                      "config": {"model": {"backbone": "r3d_tiny"}, "data": {"mean": None, "std": None}}}, legacy)
     cfg = next(eval_backbones(load_config(None, [*base, f"checkpoint={legacy}"])))[2]
     assert list(cfg.data.mean) == [0.45] * 3 and list(cfg.data.std) == [0.225] * 3
+
+
+def test_a_frame_count_other_than_the_pretraining_one_is_flagged(setting, caplog):
+    """The protocols evaluate each pretraining row (8 or 16 frames) at its own frame count: a mismatch logs one line."""
+    import logging
+
+    base, ckpt, tmp_path = setting
+    sixteen = tmp_path / "sixteen.ckpt"
+    state = torch.load(ckpt, weights_only=True)
+    state["config"]["data"]["frames"] = 16
+    save_checkpoint(state, sixteen)
+    with caplog.at_level(logging.WARNING):
+        next(eval_backbones(load_config(None, [*base, f"checkpoint={sixteen}", "data.frames=4"])))
+        next(eval_backbones(load_config(None, [*base, f"checkpoint={sixteen}", "data.frames=16"])))
+    (record,) = [r for r in caplog.records if "frame" in r.getMessage()]
+    assert "pretrained on 16-frame clips but data.frames=4" in record.getMessage()

@@ -67,6 +67,7 @@ class DataConfig:
     num_views: int = 2
     crop_scale: List[float] = field(default_factory=lambda: [0.2, 0.766])  # SCE video recipe
     crop_ratio: List[float] = field(default_factory=lambda: [0.75, 1.333])
+    train_short_side: Optional[List[int]] = None  # [min, max]: train crop = short side scaled to a random size in it, then a random data.size crop (SCE finetuning: [256, 320]); None = random resized crop (crop_scale, crop_ratio)
     color_jitter: List[float] = field(default_factory=lambda: [0.8, 0.8, 0.4, 0.2])  # brightness, contrast, saturation, hue
     color_jitter_p: float = 0.8
     grayscale_p: float = 0.2
@@ -190,6 +191,7 @@ class EvalConfig:
     batch_size: int = 16  # videos per test batch (each brings data.eval_clips x num_crops clips)
     num_crops: int = 1  # spatial crops per test clip along the long side; SCE test protocol: 3 (REFERENCE.md)
     crop_size: Optional[int] = None  # side of the test crops; None = data.size (SCE: three 256 crops of a 256 short side)
+    test_every_n_epochs: int = 0  # finetuning: also test every N epochs; best_by_test_* report the epoch the test split rates best (the SCE reference's selection); 0 = the last epoch only
     knn_k: List[int] = field(default_factory=lambda: [20, 200])  # kNN classifier (Wu et al. 2018; DINO eval_knn)
     knn_temperature: float = 0.07  # vote weight exp(similarity / T)
     knn_every_n_epochs: int = 0  # online kNN monitor during pretraining (train bank, test queries); 0 = off
@@ -269,6 +271,9 @@ def _validate(cfg: DictConfig) -> None:
         ("data.crop_scale", len(cfg.data.crop_scale) == 2 and 0 < cfg.data.crop_scale[0] <= cfg.data.crop_scale[1] <= 1, "must be [min, max] within (0, 1]"),
         ("data.color_jitter", len(cfg.data.color_jitter) == 4 and 0 <= cfg.data.color_jitter[3] <= 0.5, "must be [brightness, contrast, saturation, hue<=0.5]"),
         ("data.decode_timeout_s", cfg.data.decode_timeout_s >= 0, "must be >= 0"),
+        ("data.train_short_side", cfg.data.train_short_side is None or (len(cfg.data.train_short_side) == 2 and cfg.data.size <= cfg.data.train_short_side[0] <= cfg.data.train_short_side[1]),
+         "must be [min, max] with data.size <= min <= max"),
+        ("eval.test_every_n_epochs", cfg.eval.test_every_n_epochs >= 0, "must be >= 0"),
         ("data.mean", cfg.data.mean is None or len(cfg.data.mean) == 3, "must be 3 per-channel values (or unset: the backbone's default)"),
         ("data.std", cfg.data.std is None or (len(cfg.data.std) == 3 and min(cfg.data.std) > 0), "must be 3 values > 0 (or unset: the backbone's default)"),
         ("data.max_bad_fraction", 0 <= cfg.data.max_bad_fraction <= 1, "must be within [0, 1]"),

@@ -66,7 +66,7 @@ def build_train_dataset(cfg, index: VideoIndex, num_clips: int) -> VideoClipData
             data.size, scale=data.crop_scale, ratio=data.crop_ratio, jitter=data.color_jitter,
             jitter_p=data.color_jitter_p, grayscale_p=data.grayscale_p,
             blur_p=data.blur_p[view % len(data.blur_p)], solarize_p=data.solarize_p[view % len(data.solarize_p)],
-            temporal_difference_p=data.temporal_difference_p, mean=mean, std=std,
+            temporal_difference_p=data.temporal_difference_p, mean=mean, std=std, short_side=data.train_short_side,
         )
         for view in range(num_clips)
     ]

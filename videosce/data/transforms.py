@@ -40,6 +40,17 @@ def random_resized_crop_box(
     return (height - h) // 2, (width - w) // 2, h, w
 
 
+def short_side_crop_box(
+    height: int, width: int, short_sides: Sequence[int], size: int, rng: np.random.Generator
+) -> Tuple[Tuple[int, int], Tuple[int, int]]:
+    """(resized (h, w), crop (top, left)): the short side scaled to a random integer in [min, max] of
+    `short_sides` (the long side floor(long / short * s), pytorchvideo's RandomShortSideScale), then a
+    random `size` crop of that (torchvision's RandomCrop): the SCE finetuning protocol's train crop."""
+    side = int(rng.integers(short_sides[0], short_sides[1] + 1))
+    h, w = (side, int(width / height * side)) if height <= width else (int(height / width * side), side)
+    return (h, w), (int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1)))
+
+
 def resize_frames(frames: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
     return F.interpolate(frames, size=size, mode="bilinear", align_corners=False, antialias=True)
 
@@ -67,6 +78,8 @@ class TrainClipTransform:
     or colour operation, so it sees the native frame rate), random resized crop, flip, colour
     jitter (random order) p, grayscale p, Gaussian blur p, solarize p, normalise. Views differ by
     their blur/solarize p. The random draws happen first, in a fixed order, then the operations.
+    With `short_side` = (min, max) the crop is the finetuning protocol's instead: short side scaled
+    to a random integer in [min, max], then a random `size` crop (`short_side_crop_box`).
     """
 
     def __init__(
@@ -84,8 +97,12 @@ class TrainClipTransform:
         temporal_difference_p: float = 0.0,
         mean: Sequence[float] = (0.45, 0.45, 0.45),
         std: Sequence[float] = (0.225, 0.225, 0.225),
+        short_side: Optional[Sequence[int]] = None,
     ) -> None:
+        if short_side is not None and not size <= short_side[0] <= short_side[1]:
+            raise ValueError(f"short_side must be [min, max] with crop size ({size}) <= min <= max, got {list(short_side)}")
         self.size, self.scale, self.ratio = size, tuple(scale), tuple(ratio)
+        self.short_side = None if short_side is None else (int(short_side[0]), int(short_side[1]))
         self.jitter, self.jitter_p, self.grayscale_p, self.flip_p = tuple(jitter), jitter_p, grayscale_p, flip_p
         self.blur_p, self.blur_sigma, self.solarize_p = blur_p, tuple(blur_sigma), solarize_p
         self.temporal_difference_p = temporal_difference_p
@@ -106,7 +123,11 @@ class TrainClipTransform:
     def __call__(self, clip: torch.Tensor, rng: np.random.Generator, difference_frames: Optional[FramePairs] = None) -> torch.Tensor:
         """`clip` uint8 (T,H,W,3); `difference_frames` the (first, second) uint8 frames whose grey
         difference replaces frame t when the temporal difference is drawn (`samplers.difference_pairs`)."""
-        top, left, h, w = random_resized_crop_box(clip.shape[1], clip.shape[2], self.scale, self.ratio, rng)
+        if self.short_side is None:
+            resized, (top, left, h, w) = None, random_resized_crop_box(clip.shape[1], clip.shape[2], self.scale, self.ratio, rng)
+        else:
+            resized, (top, left) = short_side_crop_box(clip.shape[1], clip.shape[2], self.short_side, self.size, rng)
+            h = w = self.size
         flip = rng.random() < self.flip_p
         jitter = self._draw_jitter(rng) if rng.random() < self.jitter_p else []
         grayscale = rng.random() < self.grayscale_p
@@ -117,7 +138,10 @@ class TrainClipTransform:
                 raise ValueError("the temporal difference needs each frame's partner frames (VideoClipDataset decodes them)")
             clip = temporal_difference(*difference_frames)
         x = to_float_frames(clip)
-        x = resize_frames(x[..., top : top + h, left : left + w], (self.size, self.size))
+        if resized is None:
+            x = resize_frames(x[..., top : top + h, left : left + w], (self.size, self.size))
+        else:
+            x = resize_frames(x, resized)[..., top : top + h, left : left + w]
         if flip:
             x = x.flip(-1)
         for op, factor in jitter:

@@ -18,6 +18,8 @@ from videosce.utils.dist import is_main_process
 
 from .checkpoint import load_checkpoint
 
+log = logging.getLogger(__name__)
+
 
 def prepare_run(cfg: DictConfig, config_name: str = "config.yaml") -> Path:
     """Create `output_dir`, configure logging, seed every RNG, save the resolved config."""
@@ -75,4 +77,8 @@ def eval_backbones(cfg: DictConfig) -> Iterator[Tuple[str, VideoBackbone, DictCo
         if trained_with and trained_with != cfg.model.backbone:
             raise ConfigError(f"checkpoint {entry} holds a '{trained_with}' backbone but model.backbone={cfg.model.backbone}")
         load_backbone_weights(backbone, state)
+        frames = trained.get("data", {}).get("frames")
+        if frames and frames != cfg.data.frames and cfg.eval.retrieval_mode != "vcop":  # vcop fixes 16 frames
+            log.warning("checkpoint %s was pretrained on %d-frame clips but data.frames=%d: the SCE protocols evaluate a model "
+                        "at its pretraining frame count (data.frames=%d)", entry, frames, cfg.data.frames, frames)
         yield str(entry), backbone, trained_normalization(cfg, str(entry), trained)
