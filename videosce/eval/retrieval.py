@@ -2,11 +2,13 @@
 
 clean: global-average-pooled features of data.eval_clips x eval.num_crops views per video,
   averaged and L2-normalised, cosine; configurable clips; R@k for eval.ks.
-vcop: the VCOP protocol, exactly as REFERENCE.md states it (see `vcop.py`).
-sce: the SCE paper's protocol (REFERENCE.md): the clean features of 10 clips x 3 crops per video,
-  then each side (queries, gallery) mean-centred by its own mean, L2-normalised, dot product;
-  R@1, 5, 10, 15, 20, 25. Without the centring, the features' common offset dominates the
-  cosine of non-negative (post-ReLU) features.
+vcop: the VCOP protocol (see `vcop.py`, docs/protocols.md).
+sce: the SCE paper's protocol (its authors' feature extraction + `retrieval_from_bank`, docs/protocols.md):
+  10 uniformly spaced 2.56 s clips (data.frames frames each, the pretraining row's) x 3 crops of 256
+  after a 256 short side, whatever data.* says; global-average-pooled features averaged over the 30
+  views, then each side (queries, gallery) mean-centred by its own mean, L2-normalised, dot product;
+  R@1, 5, 10, 15, 20, 25. Without the centring, the features' common offset dominates the cosine of
+  non-negative (post-ReLU) features.
 In all, an undecodable query counts as a miss and an undecodable gallery video is left out
 (both logged): no video disappears silently.
 """
@@ -34,7 +36,8 @@ from .ranking import retrieval_hits
 log = logging.getLogger(__name__)
 
 RETRIEVAL_MODES = ("clean", "vcop", "sce")
-SCE_CLIPS, SCE_CROPS = 10, 3  # test views per video in the SCE protocol
+# The SCE protocol's views: 10 clips of 2.56 s x 3 crops of 256 after a 256 short side
+SCE_CLIPS, SCE_CROPS, SCE_CLIP_SECONDS, SCE_SHORT_SIDE, SCE_CROP = 10, 3, 2.56, 256, 256
 SCE_KS = (1, 5, 10, 15, 20, 25)
 FIGURE_QUERIES = 6
 FIGURE_MATCHES = 5
@@ -46,7 +49,7 @@ def retrieval_mode(cfg: DictConfig) -> str:
     if mode not in RETRIEVAL_MODES:
         raise ConfigError(f"bad value for config key 'eval.retrieval_mode': '{mode}' must be one of {', '.join(RETRIEVAL_MODES)}")
     if mode == "vcop" and cfg.data.split != vcop.SPLIT:
-        raise ConfigError(f"eval.retrieval_mode=vcop is defined on split {vcop.SPLIT} (REFERENCE.md); got data.split={cfg.data.split}")
+        raise ConfigError(f"eval.retrieval_mode=vcop is defined on split {vcop.SPLIT} (docs/protocols.md); got data.split={cfg.data.split}")
     return mode
 
 
@@ -60,9 +63,9 @@ def retrieval_title(cfg: DictConfig) -> str:
     data, ev = cfg.data, cfg.eval
     if retrieval_mode(cfg) == "sce":
         return (
-            f"retrieval R@k, mode=sce (SCE paper): split {data.split}, test queries vs train gallery, {SCE_CLIPS} clips x {SCE_CROPS} crops "
-            f"of {data.frames} frames (stride {data.stride}) at {ev.crop_size or data.size}px, global average pool, view mean, "
-            "each side mean-centred by its own mean, L2-normalised, dot product"
+            f"retrieval R@k, mode=sce (SCE paper): split {data.split}, test queries vs train gallery, {SCE_CLIPS} clips x {SCE_CROPS} crops: "
+            f"{data.frames} frames spread over {SCE_CLIP_SECONDS} s, short side {SCE_SHORT_SIDE}, {SCE_CROP}px crops, global average pool, "
+            "view mean, each side mean-centred by its own mean, L2-normalised, dot product"
         )
     return (
         f"retrieval R@k, mode=clean: split {data.split}, test queries vs train gallery, {data.eval_clips} clips x {ev.num_crops} crops "
@@ -71,8 +74,13 @@ def retrieval_title(cfg: DictConfig) -> str:
 
 
 def sce_config(cfg: DictConfig) -> DictConfig:
-    """`cfg` with the SCE protocol's test views (10 clips x 3 crops); the rest of the eval transform is kept."""
-    return with_values(cfg, {"data.eval_clips": SCE_CLIPS, "eval.num_crops": SCE_CROPS})
+    """`cfg` with the SCE protocol's test views, whatever its data.* sizes: 10 clips of 2.56 s x 3 crops of 256
+    after a 256 short side. The frame count stays data.frames: the protocol evaluates each pretraining row
+    (8 or 16 frames) at its own."""
+    return with_values(cfg, {
+        "data.eval_clips": SCE_CLIPS, "eval.num_crops": SCE_CROPS, "data.clip_duration": SCE_CLIP_SECONDS,
+        "data.eval_short_side": SCE_SHORT_SIDE, "eval.crop_size": SCE_CROP,
+    })
 
 
 def mean_centred(features: VideoFeatures) -> VideoFeatures:
