@@ -103,3 +103,35 @@ def test_name_of_several_jobs_is_ambiguous_without_a_job():
     with pytest.raises(ConfigError, match="configs/finetune/demo.yaml.*configs/linear/demo.yaml"):
         resolve_config_path("demo")
     assert resolve_config_path("demo", "linear").parent.name == "linear"
+
+
+# ---- the shipped recipes: what they build, and what they evaluate with
+
+CONFIGS = Path(__file__).parents[1] / "configs"
+REFERENCE_RECIPES = {"k400_r3d50_sce": "r3d50", "k400_r3d18_sce": "r3d18"}  # the SCE authors' own configs
+
+
+def test_r3d18_recipe_builds_the_slow_pathway_network_at_224():
+    from videosce.methods import build_method
+
+    cfg = load_config("k400_r3d18_sce", job="pretrain")
+    backbone = build_method(cfg).backbone
+    assert backbone.blocks[0].conv.kernel_size == (1, 7, 7) and cfg.data.size == 224 and cfg.data.frames == 8
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (CONFIGS / "pretrain").glob("k400_*.yaml")) + ["ucf101_r3d18_sce"])
+def test_recipes_without_a_published_reference_say_so_in_their_header(name):
+    header = [line for line in (CONFIGS / "pretrain" / f"{name}.yaml").read_text().splitlines() if line.startswith("#")]
+    assert any("EXTRAPOLATION" in line for line in header) == (name not in REFERENCE_RECIPES)
+
+
+@pytest.mark.parametrize("recipe,short", sorted(REFERENCE_RECIPES.items()))
+def test_reference_recipes_have_their_evaluation_configs(recipe, short):
+    """Finetune and sce-mode retrieval on UCF101 and HMDB51, with the recipe's backbone and frame count."""
+    pretrain = load_config(recipe, job="pretrain")
+    evals = [load_config(f"{ds}_{short}_sce", job="retrieval") for ds in ("ucf101", "hmdb51")]
+    evals += [load_config(f"{ds}_{short[:3]}_{short[3:]}", job="finetune") for ds in ("ucf101", "hmdb51")]
+    for cfg in evals:
+        assert (cfg.model.backbone, cfg.data.frames) == (pretrain.model.backbone, pretrain.data.frames)
+    assert [c.eval.retrieval_mode for c in evals[:2]] == ["sce", "sce"]
+    assert all(c.data.train_short_side == [256, 320] and c.data.size == 224 and c.data.clip_duration == 2.56 for c in evals[2:])
