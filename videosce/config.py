@@ -32,7 +32,7 @@ class ConfigError(UserError, ValueError):
 @dataclass
 class ModelConfig:
     backbone: str = "r3d_18"
-    proj_hidden_dim: int = 1024  # SCE R3D-18 projector 512-1024-1024-256 (REFERENCE.md)
+    proj_hidden_dim: int = 1024  # SCE R3D-18 projector 512-1024-1024-256 (docs/recipes.md)
     proj_dim: int = 256
     pred_hidden_dim: int = 1024  # predictor 256-1024-256
     dropout: float = 0.0  # before the classifier when finetuning
@@ -186,10 +186,10 @@ class TrainerConfig:
 @dataclass
 class EvalConfig:
     retrieval_at_end: bool = True
-    retrieval_mode: str = "clean"  # clean | vcop | sce: the retrieval protocols of REFERENCE.md, named in every output
+    retrieval_mode: str = "clean"  # clean | vcop | sce: the retrieval protocols of docs/protocols.md, named in every output
     ks: List[int] = field(default_factory=lambda: [1, 5, 10, 20, 50])  # clean mode; vcop fixes 1, 5, 10, 20, 50, sce 1, 5, 10, 15, 20, 25
     batch_size: int = 16  # videos per test batch (each brings data.eval_clips x num_crops clips)
-    num_crops: int = 1  # spatial crops per test clip along the long side; SCE test protocol: 3 (REFERENCE.md)
+    num_crops: int = 1  # spatial crops per test clip along the long side; SCE test protocol: 3 (docs/protocols.md)
     crop_size: Optional[int] = None  # side of the test crops; None = data.size (SCE: three 256 crops of a 256 short side)
     test_every_n_epochs: int = 0  # finetuning: also test every N epochs; best_by_test_* report the epoch the test split rates best (the SCE reference's selection); 0 = the last epoch only
     knn_k: List[int] = field(default_factory=lambda: [20, 200])  # kNN classifier (Wu et al. 2018; DINO eval_knn)

@@ -175,19 +175,21 @@ class EvalClipTransform:
 
     @staticmethod
     def crop_offsets(height: int, width: int, size: int, num_crops: int) -> List[Tuple[int, int]]:
-        """(top, left) of each crop: centred across the short side, evenly spaced along the long one."""
-        top, left = (height - size) // 2, (width - size) // 2
+        """(top, left) of each crop: centred across the short side, evenly spaced along the long one,
+        offsets rounded up (pytorchvideo's `uniform_crop`: 3 crops = 0, ceil(span / 2), span)."""
+        top, left = -(-(height - size) // 2), -(-(width - size) // 2)
         if num_crops == 1:
             return [(top, left)]
         span = max(height, width) - size
-        along = [span * i // (num_crops - 1) for i in range(num_crops)]
+        along = [-(-span * i // (num_crops - 1)) for i in range(num_crops)]
         return [(top, a) for a in along] if width >= height else [(a, left) for a in along]
 
     def __call__(self, clip: torch.Tensor, rng: np.random.Generator | None = None) -> torch.Tensor:
         x = to_float_frames(clip)
         h, w = x.shape[-2:]
-        factor = self.short_side / min(h, w)
-        x = resize_frames(x, (max(self.size, round(h * factor)), max(self.size, round(w * factor))))
+        # the long side floor(long / short * short_side), pytorchvideo's ShortSideScale
+        resized = (self.short_side, int(w / h * self.short_side)) if h <= w else (int(h / w * self.short_side), self.short_side)
+        x = resize_frames(x, resized)
         x = TF.normalize(x.clamp(0, 1), self.mean, self.std)
         crops = [
             x[..., top : top + self.size, left : left + self.size].permute(1, 0, 2, 3)
