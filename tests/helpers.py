@@ -30,3 +30,16 @@ def require(backend):
         get_decoder(backend)
     except MissingDependencyError as exc:
         pytest.skip(str(exc))
+def small_split(demo_root, tmp_path, per_class):
+    """A split 1 with `per_class` = (train, test) videos of each class, to keep the 112px VCOP clips cheap."""
+    splits = tmp_path / "splits"
+    splits.mkdir()
+    (splits / "classInd.txt").write_text((demo_root / "splits" / "classInd.txt").read_text())
+    for subset, count in zip(("train", "test"), per_class):
+        lines, seen = [], {}
+        for line in (demo_root / "splits" / f"{subset}list01.txt").read_text().splitlines():
+            name = line.split("/")[0]
+            seen[name] = seen.get(name, 0) + 1
+            lines += [line] if seen[name] <= count else []
+        (splits / f"{subset}list01.txt").write_text("\n".join(lines) + "\n")
+    return splits

@@ -21,7 +21,7 @@ def main(argv=None) -> None:
     parser.add_argument("overrides", nargs="*", help="key.sub=value, e.g. model.backbone=r2plus1d_18 trainer.precision=bf16")
     args = parser.parse_args(argv)
     try:
-        cfg = load_config(args.cfg, args.overrides)
+        cfg = load_config(args.cfg, args.overrides, job="pretrain")
     except ConfigError as exc:
         raise SystemExit(f"error: {exc}") from None
     device = resolve_device(cfg.trainer.device)

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List, Tuple
 
 import torch
+from omegaconf import DictConfig
 
-from videosce.config import ConfigError
+from videosce.config import ConfigError, with_values
+from videosce.models import backbone_info
 
 from .datasets import VideoClipDataset, VideoIndex
 from .samplers import ClipGap
@@ -42,6 +44,21 @@ def video_checks(cfg, stage: str) -> Dict[str, Any]:
         "truncated": data.truncated, "bad_video_log": Path(cfg.output_dir) / BAD_VIDEO_LOG, "stage": stage,
         "max_bad_fraction": data.max_bad_fraction,
     }
+def clip_normalization(cfg) -> Tuple[List[float], List[float]]:
+    """(mean, std) every transform normalises clips with: data.mean / data.std, or the backbone's registry default.
+
+    Evaluation tools set them to what the checkpoint was trained with (engine/run.py `eval_backbones`)."""
+    info = backbone_info(cfg.model.backbone)
+    mean = info["mean"] if cfg.data.mean is None else cfg.data.mean
+    std = info["std"] if cfg.data.std is None else cfg.data.std
+    return [float(v) for v in mean], [float(v) for v in std]
+
+
+def with_clip_normalization(cfg: DictConfig) -> DictConfig:
+    """`cfg` with data.mean / data.std explicit (`clip_normalization`), so a run's saved config and
+    checkpoints record how its clips were normalised."""
+    mean, std = clip_normalization(cfg)
+    return with_values(cfg, {"data.mean": mean, "data.std": std})
 
 
 def build_train_dataset(cfg, index: VideoIndex, num_clips: int) -> VideoClipDataset:
@@ -52,12 +69,13 @@ def build_train_dataset(cfg, index: VideoIndex, num_clips: int) -> VideoClipData
     if data.clip_gap_dist != "off":
         low, high = data.clip_gap if data.clip_gap is not None else (0.0, float("inf"))
         gap = ClipGap(low, high, data.clip_gap_dist, data.clip_gap_c)
+    mean, std = clip_normalization(cfg)
     transforms = [
         TrainClipTransform(
             data.size, scale=data.crop_scale, ratio=data.crop_ratio, jitter=data.color_jitter,
             jitter_p=data.color_jitter_p, grayscale_p=data.grayscale_p,
             blur_p=data.blur_p[view % len(data.blur_p)], solarize_p=data.solarize_p[view % len(data.solarize_p)],
-            temporal_difference_p=data.temporal_difference_p,
+            temporal_difference_p=data.temporal_difference_p, mean=mean, std=std, short_side=data.train_short_side,
         )
         for view in range(num_clips)
     ]
@@ -76,7 +94,8 @@ def build_eval_dataset(cfg, index: VideoIndex) -> VideoClipDataset:
         raise ConfigError(f"bad value for config key 'eval.num_crops': {ev.num_crops} must be >= 1")
     if data.eval_short_side < size:
         raise ConfigError(f"data.eval_short_side={data.eval_short_side} must be >= the test crop size {size} (eval.crop_size or data.size)")
-    transform = EvalClipTransform(size, data.eval_short_side, num_crops=ev.num_crops)
+    mean, std = clip_normalization(cfg)
+    transform = EvalClipTransform(size, data.eval_short_side, mean=mean, std=std, num_crops=ev.num_crops)
     return VideoClipDataset(
         index.records, transform, data.frames, data.stride, data.eval_clips, train=False, seed=cfg.seed,
         clip_duration=data.clip_duration, **video_checks(cfg, "eval"),

@@ -26,7 +26,8 @@ from videosce.utils.dist import barrier, is_main_process
 
 from .decoders import DecodeError, VideoInfo, decode_frames, frame_timestamps, probe_video
 from .decoders.base import file_problem
-from .samplers import ClipGap, random_clips, random_time_clips, segment_clips, segment_time_clips, uniform_clips, uniform_time_clips
+from .samplers import (ClipGap, difference_pairs, random_clips, random_time_clips, segment_clips, segment_time_clips, uniform_clips,
+                       uniform_time_clips)
 
 log = logging.getLogger(__name__)
 
@@ -358,19 +359,33 @@ class VideoClipDataset(Dataset):
             self._used.add(index)
             self._record(index, "used", f"{info.damage} (data.truncated=use)")
         return info
+    def _differences(self, n: int) -> bool:
+        """Whether view n's transform may take a temporal difference (then each frame's partner is decoded too)."""
+        return getattr(self.transforms[n % len(self.transforms)], "temporal_difference_p", 0.0) > 0
 
     def load_clips(self, index: int) -> List[torch.Tensor]:
         record = self.records[index]
         rng = np.random.default_rng([self.seed, self.epoch, index])
         clips = self.sample_clips(index, rng)
-        wanted = sorted({i for clip in clips for i in clip})
+        per_view = self.segments if self.train and self.segments else 1
+        wanted = {i for clip in clips for i in clip}
+        for k, clip in enumerate(clips):  # partner frames of the differenced views, decoded in the same pass
+            if self._differences(k // per_view):
+                wanted.update(i for pair in difference_pairs(clip) for i in pair)
+        wanted = sorted(wanted)
         frames = decode_frames(record.path, wanted, backend=self.decoder, timeout_s=self.timeout_s)
         position = {frame: row for row, frame in enumerate(wanted)}
 
-        def view(n: int, clip: List[int], view_rng: np.random.Generator) -> torch.Tensor:
+        def rows(indices: Sequence[int]) -> torch.Tensor:
             # index_select: indexing with a Python list takes torch's much slower advanced-indexing path
-            rows = torch.tensor([position[i] for i in clip])
-            return self.transforms[n % len(self.transforms)](frames.index_select(0, rows), view_rng)
+            return frames.index_select(0, torch.tensor([position[i] for i in indices]))
+
+        def view(n: int, clip: List[int], view_rng: np.random.Generator) -> torch.Tensor:
+            transform = self.transforms[n % len(self.transforms)]
+            if not self._differences(n):
+                return transform(rows(clip), view_rng)
+            firsts, seconds = zip(*difference_pairs(clip))
+            return transform(rows(clip), view_rng, difference_frames=(rows(firsts), rows(seconds)))
 
         if self.train and self.segments:  # a view's S clips share one augmentation: the same seed for each
             views = []

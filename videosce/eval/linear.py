@@ -16,13 +16,14 @@ from omegaconf import DictConfig
 from torch import nn
 from torch.utils.data import Dataset
 
+from videosce.config import with_values
 from videosce.engine.trainer import Trainer
 from videosce.models import VideoBackbone
 
 from .features import VideoFeatures, eval_features
 from .knn import knn_top1
 from .metrics import classification_report
-from .report import EvalContext, save_class_report, save_curves, with_values
+from .report import EvalContext, save_class_report, save_curves
 
 
 class LinearProbe(nn.Module):
