@@ -115,7 +115,7 @@ def test_r3d18_recipe_builds_the_slow_pathway_network_at_224():
     from videosce.methods import build_method
 
     cfg = load_config("k400_r3d18_sce", job="pretrain")
-    backbone = build_method(cfg).backbone
+    backbone = build_method(cfg.model, cfg.method).backbone
     assert backbone.blocks[0].conv.kernel_size == (1, 7, 7) and cfg.data.size == 224 and cfg.data.frames == 8
 
 
