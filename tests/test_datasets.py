@@ -8,6 +8,7 @@ import torch
 
 from videosce.data.datasets import (SplitFormatError, TooManyBadVideos, VideoClipDataset, VideoRecord, bad_videos,
                                     read_hmdb51, read_kinetics, read_ucf101)
+from videosce.data.decoders import VideoInfo
 from videosce.data.transforms import EvalClipTransform, TrainClipTransform
 
 
@@ -221,6 +222,7 @@ def test_temporal_difference_at_the_native_rate_before_colour_ops(monkeypatch):
     video = torch.from_numpy(values.astype(np.uint8))[:, None, None, None].expand(80, 12, 16, 3).contiguous()
     monkeypatch.setattr(datasets, "frame_timestamps", lambda path: np.arange(80) / 25)
     monkeypatch.setattr(datasets, "decode_frames", lambda path, idx, **kw: video[list(idx)])
+    monkeypatch.setattr(datasets, "probe_video", lambda path, **kw: VideoInfo(80, 25.0, 12, 16, 3.2))
     transform = TrainClipTransform(8, scale=(1.0, 1.0), ratio=(4 / 3, 4 / 3), jitter_p=0.0, grayscale_p=0.0, flip_p=0.0,
                                    solarize_p=1.0, temporal_difference_p=1.0)
     dataset = VideoClipDataset([VideoRecord(Path("synthetic.mp4"), 0)], transform, frames=8, stride=1, num_clips=2, train=True,
