@@ -20,7 +20,7 @@ def pretrain(cfg: DictConfig) -> Optional[Dict[str, float]]:
     output_dir = prepare_run(cfg)
     trainer = Trainer(cfg)  # joins the process group first: the index readers wait on rank 0
     index = read_index(cfg.data, "train")
-    dataset = build_train_dataset(cfg, index, num_clips=cfg.data.num_views)
+    dataset = build_train_dataset(cfg, index, num_clips=cfg.data.num_views, local_views=cfg.data.local_views)
     model = build_method(cfg.model, cfg.method, seed=cfg.seed)
     bad_log = output_dir / BAD_VIDEO_LOG
     every = cfg.eval.knn_every_n_epochs

@@ -33,9 +33,11 @@ def loader_options(decoder: str, num_workers: int, device: torch.device) -> Dict
     return {"num_workers": num_workers, "pin_memory": device.type == "cuda"}
 
 
-def build_train_dataset(cfg, index: VideoIndex, num_clips: int) -> VideoClipDataset:
-    """Random clips with clip-consistent augmentation: `num_clips` views per video; `data.clip_gap*`
-    set the distance between their starts, `method.vclr.segments` makes each view S clips (VCLR)."""
+def build_train_dataset(cfg, index: VideoIndex, num_clips: int, local_views: int = 0) -> VideoClipDataset:
+    """Random clips with clip-consistent augmentation: `num_clips` views per video, then `local_views`
+    local clips (`data.local_*`: smaller crops, optionally fewer frames; view n >= num_clips takes the
+    per-view blur/solarize p at position n, cycled); `data.clip_gap*` set the distance between the
+    starts of the `num_clips` views, `method.vclr.segments` makes each of them S clips (VCLR)."""
     data = cfg.data
     gap = None
     if data.clip_gap_dist != "off":
@@ -43,18 +45,18 @@ def build_train_dataset(cfg, index: VideoIndex, num_clips: int) -> VideoClipData
         gap = ClipGap(low, high, data.clip_gap_dist, data.clip_gap_c)
     transforms = [
         TrainClipTransform(
-            data.size, scale=data.crop_scale, ratio=data.crop_ratio, jitter=data.color_jitter,
-            jitter_p=data.color_jitter_p, grayscale_p=data.grayscale_p,
+            data.size if view < num_clips else data.local_size, scale=data.crop_scale if view < num_clips else data.local_crop_scale,
+            ratio=data.crop_ratio, jitter=data.color_jitter, jitter_p=data.color_jitter_p, grayscale_p=data.grayscale_p,
             blur_p=data.blur_p[view % len(data.blur_p)], solarize_p=data.solarize_p[view % len(data.solarize_p)],
             temporal_difference_p=data.temporal_difference_p,
         )
-        for view in range(num_clips)
+        for view in range(num_clips + local_views)
     ]
     return VideoClipDataset(
         index.records, transforms, data.frames, data.stride, num_clips, train=True,
         decoder=data.decoder, seed=cfg.seed, bad_video_log=Path(cfg.output_dir) / BAD_VIDEO_LOG,
         clip_duration=data.clip_duration, decode_timeout_s=data.decode_timeout_s,
-        clip_gap=gap, segments=cfg.method.vclr.segments,
+        clip_gap=gap, segments=cfg.method.vclr.segments, local_views=local_views, local_frames=data.local_frames,
     )
 
 

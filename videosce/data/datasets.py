@@ -208,7 +208,10 @@ class VideoClipDataset(Dataset):
     another video deterministically, eval returns index -1 so the caller drops and counts it.
     Train-mode options (samplers.py): `clip_gap` bounds/draws the distance between the views' starts
     (frames, or seconds with `clip_duration`); `segments` = S > 0 makes each view S clips, one per
-    equal segment (VCLR), returned as a (S,3,T,H,W) tensor with one augmentation drawn per view.
+    equal segment (VCLR), returned as a (S,3,T,H,W) tensor with one augmentation drawn per view;
+    `local_views` = N > 0 appends N local clips (multi-crop) of `local_frames` frames at the same
+    stride (with `clip_duration`, over the same fraction of it), independent uniform starts, each
+    through its own transform (`transform[num_clips + n]`: smaller crops).
     """
 
     def __init__(
@@ -227,6 +230,8 @@ class VideoClipDataset(Dataset):
         decode_timeout_s: float = 0.0,
         clip_gap: Optional[ClipGap] = None,
         segments: int = 0,
+        local_views: int = 0,
+        local_frames: Optional[int] = None,
     ) -> None:
         self.records = list(records)
         self.transforms = list(transform) if isinstance(transform, (list, tuple)) else [transform]
@@ -236,6 +241,7 @@ class VideoClipDataset(Dataset):
         self.max_substitutes, self.clip_duration = max_substitutes, clip_duration
         self.timeout_s = decode_timeout_s or None
         self.clip_gap, self.segments = clip_gap, segments
+        self.local_views, self.local_frames = local_views, local_frames or frames
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -245,21 +251,29 @@ class VideoClipDataset(Dataset):
         return len(self.records)
 
     def sample_clips(self, index: int, rng: np.random.Generator) -> List[List[int]]:
-        """Frame indices of the item's clips: `num_clips` clips, or `num_clips` * `segments` (view-major)."""
+        """Frame indices of the item's clips: `num_clips` clips, or `num_clips` * `segments` (view-major),
+        then the `local_views` local clips in train mode."""
         record = self.records[index]
+        local = self.local_views if self.train else 0
         if self.clip_duration > 0:  # time-based: `frames` frames over `clip_duration` seconds
             times = frame_timestamps(record.path)
             if not self.train:
                 return uniform_time_clips(times, self.clip_duration, self.frames, self.num_clips)
             if self.segments:
                 return [c for _ in range(self.num_clips) for c in segment_time_clips(times, self.clip_duration, self.frames, self.segments, rng)]
-            return random_time_clips(times, self.clip_duration, self.frames, self.num_clips, rng, gap=self.clip_gap)
+            clips = random_time_clips(times, self.clip_duration, self.frames, self.num_clips, rng, gap=self.clip_gap)
+            if local:
+                clips += random_time_clips(times, self.clip_duration * self.local_frames / self.frames, self.local_frames, local, rng)
+            return clips
         num_frames = probe_video(record.path, backend=self.decoder, timeout_s=self.timeout_s).num_frames
         if not self.train:
             return uniform_clips(num_frames, self.frames, self.stride, self.num_clips)
         if self.segments:
             return [c for _ in range(self.num_clips) for c in segment_clips(num_frames, self.frames, self.stride, self.segments, rng)]
-        return random_clips(num_frames, self.frames, self.stride, self.num_clips, rng, gap=self.clip_gap)
+        clips = random_clips(num_frames, self.frames, self.stride, self.num_clips, rng, gap=self.clip_gap)
+        if local:
+            clips += random_clips(num_frames, self.local_frames, self.stride, local, rng)
+        return clips
 
     def load_clips(self, index: int) -> List[torch.Tensor]:
         record = self.records[index]
