@@ -121,7 +121,7 @@ class MomentumMethod(nn.Module):
             self.negatives.push(concat_all_gather(torch.cat(list(keys.values()))))
         loss = loss * math.prod(term.global_scale for term in self.terms.values())
         outputs = {}
-        inputs = TermInputs(views, features, self.backbone, self.generator, pairs, online_maps if self.stages else {}, target_maps if self.stages else {})
+        inputs = TermInputs(views, features, self.backbone, self.generator, pairs, online_maps, target_maps)
         for name, term in self.terms.items():
             value = term(inputs)
             outputs[f"loss_{name}"] = value.detach()

@@ -33,9 +33,10 @@ class TermInputs(NamedTuple):
     backbone: the online backbone, for the term's own inputs (shuffled clips, sub-clips);
     generator: the method's CPU generator, for every random draw (saved with the method);
     pairs: the (online view, target view) index pairs of the method's global loss;
-    online_maps / target_maps: the stage maps (`Term.stages` of every term) of each view the online
-      branch (every view) / the EMA target (the target views of `pairs`) encoded; empty when no
-      term asks for stages. Online maps carry gradients, target maps none.
+    online_maps / target_maps: view index -> the stage maps (`Term.stages` of every term) of each
+      view the online branch (every view) / the EMA target (the target views of `pairs`) encoded;
+      each view's dict is empty when no term names stages. Online maps carry gradients, target
+      maps none.
     """
 
     views: Sequence[torch.Tensor]
