@@ -8,7 +8,7 @@ from videosce.losses import SCELoss, byol_loss, nt_xent_loss, sce_loss
 
 
 def reference_sce(q, k, queue, temp, temp_m, coeff):
-    """Loop-per-sample numpy transcription of REFERENCE.md's SCE definition."""
+    """Loop-per-sample numpy transcription of the SCE paper's definition (docs/recipes.md)."""
     unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)
     q, k, queue = unit(q.astype(np.float64)), unit(k.astype(np.float64)), unit(queue.astype(np.float64))
     total = 0.0

@@ -124,3 +124,50 @@ def test_the_seed_fixes_the_draws():
         model.load_state_dict(weights, strict=False)
     loss_a, loss_b, loss_c = (model(views)["loss"].item() for model in (a, b, c))
     assert loss_a == loss_b and loss_c != pytest.approx(loss_a, rel=1e-4)
+
+
+# ---- a queue longer than one epoch: one warning line at the start of pretraining
+
+
+def test_keys_per_epoch_by_hand():
+    from videosce.methods.momentum import keys_per_epoch
+
+    # UCF101 split 1: 9537 train videos on 8 ranks -> 1192 per rank -> 18 steps of 64 -> 9216 videos x 2 views
+    assert keys_per_epoch(9537, 64, 8, 1, sym=True) == 18432
+    # 2 accumulated batches of 32: 1192 // 64 = 18 steps of 64 videos per rank; one view's keys without sym
+    assert keys_per_epoch(9537, 32, 8, 2, sym=False) == 9216
+
+
+def test_queue_warning_is_one_line_naming_both_numbers(caplog):
+    import logging
+
+    from videosce.methods.momentum import warn_if_queue_exceeds_epoch
+
+    with caplog.at_level(logging.WARNING):
+        assert not warn_if_queue_exceeds_epoch(16384, 18432)
+        assert warn_if_queue_exceeds_epoch(65536, 18432)
+    (record,) = caplog.records
+    message = record.getMessage()
+    assert "\n" not in message and "method.queue_size=65536" in message and "18432 keys" in message and "3.6 epochs" in message
+
+
+def test_ucf101_recipe_queue_fits_in_one_epoch():
+    from videosce.methods.momentum import keys_per_epoch
+
+    cfg = load_config("ucf101_r3d18_sce", job="pretrain")
+    t = cfg.trainer  # the recipe's 8 GPUs on UCF101 split 1 (9537 train videos)
+    assert cfg.method.queue_size < keys_per_epoch(9537, t.batch_size, 8, t.accumulate_grad_batches, cfg.method.sym)
+
+
+def test_pretraining_warns_when_the_queue_outlasts_an_epoch(demo_root, tmp_path, caplog):
+    import logging
+
+    from helpers import demo_data
+    from videosce.pretrain import pretrain
+
+    cfg = load_config(None, [*demo_data(demo_root), f"output_dir={tmp_path}", "model.backbone=r3d_tiny", "method.queue_size=4096",
+                             "trainer.max_epochs=1", "trainer.batch_size=16", "trainer.progress_bar=false", "eval.retrieval_at_end=false"])
+    with caplog.at_level(logging.WARNING):
+        pretrain(cfg)
+    warnings = [r.getMessage() for r in caplog.records if "method.queue_size=4096" in r.getMessage()]
+    assert len(warnings) == 1

@@ -303,9 +303,9 @@ def test_dataset_appends_local_clips_with_their_own_size_and_frames(demo_root, t
 def test_time_based_local_clips_keep_the_sampling_rate(demo_root, tmp_path):
     cfg = local_config(demo_root, tmp_path, "data.clip_duration=0.5", "data.local_frames=2")
     dataset = build_train_dataset(cfg, read_index(cfg.data, "train"), 2, local_views=1)
-    for index in range(4):  # 16 fps, 1 s: 4 frames over 0.5 s = every 2nd frame; 2 frames over 0.25 s too (over 0.5 s: every 4th)
+    for index in range(4):  # 16 fps: a 0.5 s window holds 8 frames, 4 spread first to last; a 0.25 s one 4, 2 of them 3 apart (over 0.5 s: 7)
         first, second, local = dataset.sample_clips(index, np.random.default_rng(index))
-        assert np.diff(first).tolist() == [2, 2, 2] and np.diff(local).tolist() == [2]
+        assert np.diff(first).tolist() == [2, 2, 3] and np.diff(local).tolist() == [3]
 
 
 @pytest.mark.parametrize("option", ["multicrop", "scfs", "densecl"])

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = sorted((ROOT / "tools").glob("*.py"))
@@ -37,12 +38,14 @@ def test_demo_end_to_end_tiny(demo_root, tmp_path):
     assert "R@1" in pre.stdout
     ckpt = tmp_path / "pre" / "checkpoints" / "last.ckpt"
     assert ckpt.is_file() and (tmp_path / "pre" / "train.csv").is_file() and list((tmp_path / "pre" / "tb").iterdir())
+    recorded = torch.load(ckpt, weights_only=True)["config"]["data"]  # the normalisation evaluation will reuse
+    assert recorded["mean"] == [0.45] * 3 and recorded["std"] == [0.225] * 3
 
     ret = run(ROOT / "tools" / "retrieval.py", "--cfg", ROOT / "configs" / "retrieval" / "demo.yaml", f"output_dir={tmp_path / 'ret'}",
               f"checkpoint=[{ckpt},random]", *data)
     assert ret.returncode == 0, ret.stderr[-2000:]
     rows = json.loads((tmp_path / "ret" / "retrieval.json").read_text())
-    assert set(rows) == {str(ckpt), "random"} and set(rows["random"]) == {"R@1", "R@5", "R@10", "R@20", "R@50"}
+    assert set(rows) == {str(ckpt), "random"} and set(rows["random"]) == {"R@1", "R@5", "R@10", "R@20", "R@50", "undecodable_queries", "undecodable_gallery"}
 
     single = run(ROOT / "tools" / "retrieval.py", "--cfg", ROOT / "configs" / "retrieval" / "demo.yaml", f"output_dir={tmp_path / 'ret1'}",
                  f"checkpoint={ckpt}", *data)
@@ -66,3 +69,14 @@ def test_checkpoint_of_another_backbone_is_refused(demo_root, tmp_path):
                  f"output_dir={tmp_path}", f"data.video_root={demo_root / 'videos'}", f"data.split_dir={demo_root / 'splits'}", "data.format=ucf101")
     assert result.returncode == 2
     assert result.stderr.strip().endswith("holds a 'r3d_18' backbone but model.backbone=r3d_tiny")
+
+
+@pytest.mark.parametrize("tool,name", [("pretrain.py", "k400_r3d50_sce.yaml"), ("retrieval.py", "ucf101_vcop")])
+def test_bare_recipe_name_from_the_repo_root_fails_on_the_data(tool, name, tmp_path):
+    """The design card's command: a recipe named without its folder reaches the data, which is absent here."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run(ROOT / "tools" / tool, "--cfg", name, f"data.video_root={empty}", f"data.split_dir={empty}",
+                 f"output_dir={tmp_path / 'out'}", "checkpoint=random" if tool == "retrieval.py" else "seed=0")
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith(f"error: split file not found: {empty}"), result.stderr[-2000:]

@@ -6,7 +6,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from videosce.config import ConfigError, load_config
 from videosce.data.builders import build_train_dataset
@@ -57,7 +56,8 @@ def test_segment_time_clips_lie_in_their_segments():
     for _ in range(100):
         for k, clip in enumerate(segment_time_clips(times, 1.0, 8, 4, rng)):
             assert 2.5 * k - 1e-9 <= times[clip[0]] and times[clip[-1]] < 2.5 * (k + 1)
-    assert segment_time_clips(np.arange(5) / 25, 1.0, 4, 2, rng)[1][0] == 2  # short: 0.1 s segments, start = segment start
+    # short: 0.1 s segments; the second window starts at 0.1 s, so its first frame is the first at or after it (0.12 s)
+    assert segment_time_clips(np.arange(5) / 25, 1.0, 4, 2, rng)[1][0] == 3
 
 
 # ---- the model: mean of the per-clip backbone features before the projector

@@ -28,8 +28,8 @@ def main(argv=None) -> None:
     parser.add_argument("overrides", nargs="*", help="key.sub=value, e.g. model.backbone=r2plus1d_18 trainer.precision=bf16")
     args = parser.parse_args(argv)
     try:
-        cfg = load_config(args.cfg, args.overrides)
-        variants = {name: load_config(args.cfg, [*args.overrides, *extra]) for name, *extra in args.variant or []}
+        cfg = load_config(args.cfg, args.overrides, job="pretrain")
+        variants = {name: load_config(args.cfg, [*args.overrides, *extra], job="pretrain") for name, *extra in args.variant or []}
     except ConfigError as exc:
         raise SystemExit(f"error: {exc}") from None
     device = resolve_device(cfg.trainer.device)

@@ -18,7 +18,7 @@ from videosce.eval.report import evaluate_checkpoints  # noqa: E402
 
 
 def main(argv=None) -> None:
-    cfg = parse_cli(__doc__, argv)
+    cfg = parse_cli(__doc__, argv, job="linear")
     with exit_on_user_error():
         run(cfg)
 

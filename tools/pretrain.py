@@ -11,6 +11,6 @@ from videosce.errors import exit_on_user_error  # noqa: E402
 from videosce.pretrain import pretrain  # noqa: E402
 
 if __name__ == "__main__":
-    config = parse_cli(__doc__)
+    config = parse_cli(__doc__, job="pretrain")
     with exit_on_user_error():
         pretrain(config)

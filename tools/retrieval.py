@@ -18,7 +18,7 @@ from videosce.eval.retrieval import evaluate_retrieval, retrieval_title  # noqa:
 
 
 def main(argv=None) -> None:
-    cfg = parse_cli(__doc__, argv)
+    cfg = parse_cli(__doc__, argv, job="retrieval")
     with exit_on_user_error():
         run(cfg)
 

@@ -44,7 +44,7 @@ class AblationConfig:
 
 
 def load_ablation_config(path: str | Path, overrides: Sequence[str] = ()) -> DictConfig:
-    cfg = load_structured(AblationConfig, path, overrides)
+    cfg = load_structured(AblationConfig, path, overrides, job="ablate")
     if not cfg.variants:
         raise ConfigError("bad value for config key 'variants': name at least one variant")
     if not cfg.seeds:
@@ -66,15 +66,15 @@ def step_cost_ms(train_csv: Path) -> float:
 def _evaluate(checkpoint: str, ablation: DictConfig, seed: int, run_dir: Path) -> Dict[str, float]:
     """Retrieval R@k and finetune top-1/top-5 of one checkpoint (or "random")."""
     common = [f"seed={seed}", f"checkpoint={checkpoint}"]
-    rcfg = load_config(ablation.retrieval, [*ablation.retrieval_overrides, *common, f"output_dir={run_dir / 'retrieval'}"])
-    fcfg = load_config(ablation.finetune, [*ablation.finetune_overrides, *common, f"output_dir={run_dir / 'finetune'}"])
+    rcfg = load_config(ablation.retrieval, [*ablation.retrieval_overrides, *common, f"output_dir={run_dir / 'retrieval'}"], job="retrieval")
+    fcfg = load_config(ablation.finetune, [*ablation.finetune_overrides, *common, f"output_dir={run_dir / 'finetune'}"], job="finetune")
     prepare_run(rcfg)
     device = resolve_device(rcfg.trainer.device)
-    (_, backbone), = eval_backbones(rcfg)
-    results = evaluate_retrieval(backbone, rcfg, device)
+    (_, backbone, checkpoint_cfg), = eval_backbones(rcfg)
+    results = evaluate_retrieval(backbone, checkpoint_cfg, device)
     prepare_run(fcfg)
-    (_, backbone), = eval_backbones(fcfg)
-    tuned = finetune(backbone, fcfg, run_dir / "finetune")
+    (_, backbone, checkpoint_cfg), = eval_backbones(fcfg)
+    tuned = finetune(backbone, checkpoint_cfg, run_dir / "finetune")
     return {**results, "top1": tuned["top1"], "top5": tuned["top5"]}
 
 
@@ -93,7 +93,7 @@ def run_one(name: str, overrides: Sequence[str], seed: int, ablation: DictConfig
         settings = [*ablation.pretrain_overrides, *overrides, f"seed={seed}", f"output_dir={pdir}", "eval.retrieval_at_end=false"]
         if last.is_file():  # an interrupted pretraining continues where it stopped
             settings.append(f"resume={last}")
-        pcfg = load_config(ablation.pretrain, settings)
+        pcfg = load_config(ablation.pretrain, settings, job="pretrain")
         pretrain(pcfg)
         result = {**_evaluate(str(last), ablation, seed, run_dir), "step_ms": step_cost_ms(pdir / "train.csv")}
     write_json(done, result)
@@ -135,7 +135,7 @@ def run_ablation(ablation: DictConfig, progress: Optional[Callable[[str], None]]
             if progress:
                 progress(f"ablation: {done}/{total} runs done ({name}, seed {seed})")
     table = summarise(results)
-    probe = load_config(ablation.retrieval, list(ablation.retrieval_overrides))
+    probe = load_config(ablation.retrieval, list(ablation.retrieval_overrides), job="retrieval")
     metrics = [m for m in ("R@1", "R@5", "top1") if m in next(iter(table.values()))]
     title = (
         f"ablation on {probe.data.format} ({len(ablation.seeds)} seeds, mean ± std); retrieval: {retrieval_title(probe)}; "

@@ -27,6 +27,7 @@ The method files (sce.py, moco.py, ressl.py, byol.py) each register one builder 
 """
 from __future__ import annotations
 
+import logging
 import math
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -43,6 +44,27 @@ from .queue import MochiOptions, QueueNegatives
 from .target import EMATarget, features_and_maps
 from .terms import Term, TermInputs, build_terms
 from .vclr import pool_segments
+
+log = logging.getLogger(__name__)
+
+
+def keys_per_epoch(num_videos: int, batch_size: int, world_size: int, accumulate: int, sym: bool) -> int:
+    """Keys one epoch enqueues: the videos of every optimizer step (each rank drops its last partial
+    batch, as the Trainer does) times the views whose keys enter the queue (both when `sym`)."""
+    videos_per_step = batch_size * accumulate
+    steps = (num_videos // world_size) // videos_per_step
+    return steps * videos_per_step * world_size * (2 if sym else 1)
+
+
+def warn_if_queue_exceeds_epoch(queue_size: int, epoch_keys: int) -> bool:
+    """One warning line when the queue outlasts an epoch: then every video meets its own older keys
+    among its negatives (the positive's near-duplicates pushed away). Returns whether it warned."""
+    if queue_size <= epoch_keys:
+        return False
+    log.warning("method.queue_size=%d exceeds the %d keys one epoch enqueues: the queue spans %.1f epochs, so each video's "
+                "own keys from earlier epochs sit among its negatives; set method.queue_size below %d", queue_size, epoch_keys,
+                queue_size / max(epoch_keys, 1), epoch_keys)
+    return True
 
 
 class MomentumMethod(nn.Module):

@@ -18,6 +18,12 @@ from videosce.registry import Registry
 BACKBONES = Registry("backbone")
 
 
+# The Kinetics pixel statistics every recipe here normalises clips with (pytorchvideo's and the SCE
+# recipe's): an entry's default unless it registers its own; data.mean / data.std override it.
+KINETICS_MEAN = (0.45, 0.45, 0.45)
+KINETICS_STD = (0.225, 0.225, 0.225)
+
+
 class PublishedFlops(NamedTuple):
     """A published GFLOPs figure (one multiply-add = one FLOP) and the 1x3xFxSxS input it was counted at."""
 
@@ -35,16 +41,19 @@ def register_backbone(
     min_frames: int = 1,
     min_size: int = 1,
     flops_ref: Tuple[PublishedFlops, ...] = (),
+    mean: Tuple[float, float, float] = KINETICS_MEAN,
+    std: Tuple[float, float, float] = KINETICS_STD,
     **info: Any,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a factory with its default config.
 
     `frames` x `size`^2 is the canonical clip; `min_frames` / `min_size` the smallest clip the
     strides accept (tests size their inputs from them); `flops_ref` the published GFLOPs the
-    tests compare our count with; `info` any further metadata.
+    tests compare our count with; `mean` / `std` the per-channel normalisation of its input
+    clips (in [0, 1]) when the config sets none; `info` any further metadata.
     """
     return BACKBONES.register(
-        name, frames=frames, size=size, min_frames=min_frames, min_size=min_size, flops_ref=flops_ref, **info
+        name, frames=frames, size=size, min_frames=min_frames, min_size=min_size, flops_ref=flops_ref, mean=mean, std=std, **info
     )
 
 
