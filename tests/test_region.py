@@ -323,3 +323,19 @@ def test_one_training_step_on_the_demo_data(demo_root, tmp_path, option):
     model.after_optimizer_step(1, 10)
     assert torch.isfinite(out["loss"]) and len(views) == 2 + cfg.data.local_views
     assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_benchmark_step_times_variant_rows_with_their_local_views(capsys):
+    from helpers import run_tool
+
+    from videosce.engine.benchmark import random_views
+
+    small = ["model.proj_hidden_dim=32", "model.proj_dim=8", "model.pred_hidden_dim=32", "method.queue_size=16", "trainer.batch_size=2",
+             "data.frames=4", "data.size=24"]
+    cfg = load_config(None, BASE + small[3:] + ["data.local_views=2", "data.local_size=16", "data.local_frames=2"])
+    shapes = [tuple(v.shape) for v in random_views(cfg, torch.Generator().manual_seed(0), torch.device("cpu"))]
+    assert shapes == [(2, 3, 4, 24, 24)] * 2 + [(2, 3, 2, 16, 16)] * 2
+    run_tool("benchmark_step", "--repeats", "1", "--warmup", "0", *small, "--variant", "sce", "--variant", "multicrop", "data.local_views=2",
+             "data.local_size=16")
+    out = capsys.readouterr().out
+    assert "| variant | step (ms, median) | clips/s | ratio to sce |" in out and "| sce |" in out and "| multicrop |" in out
