@@ -127,7 +127,7 @@ class ScfsConfig:
     """Semantics-consistent feature search (Song et al., ICCV 2023; videosce/methods/scfs.py); off while
     weight is 0; needs data.local_views >= 1."""
 
-    weight: float = 0.0  # per stage: loss + weight * sum over stages of the mean over local views
+    weight: float = 0.0  # loss + weight * (sum over stages of the mean over local views); the authors' 0.5 per stage
     stages: List[str] = field(default_factory=lambda: ["res3", "res4", "res5"])  # backbone stages searched
     bottleneck_dim: int = 256  # the per-stage head: residual conv bottleneck width ...
     hidden_dim: int = 2048  # ... then an MLP C-hidden-dim (the authors' 256 / 2048 / 256)

@@ -9,7 +9,8 @@ For each searched stage s and each local view l (an online-only clip, `data.loca
   loss          SCE (or InfoNCE) between q = head_s(online map of l) and k = target_head_s(searched),
                 the other videos' k (gathered from every rank) as negatives, the own one masked
   term          weight * sum over stages of the mean over local views (the authors add one loss per
-                stage and average over local crops)
+                stage, 0.5 * (global + local), the local part averaged over local crops: weight 0.5
+                gives their local half)
 head_s is a `StageHead` per stage (residual conv bottleneck + MLP, the authors' "shallow head"),
 target_head_s its EMA copy, moved with the method's target momentum.
 
@@ -101,5 +102,5 @@ def build_scfs(backbone: VideoBackbone, method_cfg) -> Optional[ScfsTerm]:
     unknown = [s for s in sc.stages if s not in backbone.stage_names]
     if unknown:
         raise ConfigError(f"bad value for config key 'method.scfs.stages': '{unknown[0]}' is no stage of this backbone; choose from {', '.join(backbone.stage_names)}")
-    coeff, temp_m = (method_cfg.coeff, method_cfg.temp_m) if sc.soft else (1.0, method_cfg.temp_m)
-    return ScfsTerm(backbone.stage_channels(sc.stages), sc.bottleneck_dim, sc.hidden_dim, sc.dim, sc.weight, sc.temp, temp_m, coeff)
+    coeff = method_cfg.coeff if sc.soft else 1.0
+    return ScfsTerm(backbone.stage_channels(sc.stages), sc.bottleneck_dim, sc.hidden_dim, sc.dim, sc.weight, sc.temp, method_cfg.temp_m, coeff)

@@ -19,7 +19,8 @@ def features_and_maps(backbone: nn.Module, clips: torch.Tensor, stages: Sequence
     """(backbone features, {stage: map}) of clips (B,3,T,H,W) or video-level views (`encode_clips`).
 
     With `stages` (the last one the backbone's last stage), one `forward_stages` pass gives the maps
-    and the features are its last map pooled, the same as `backbone(clips)`; without, no maps.
+    and the features are its last map pooled, the same as `backbone(clips)` (but run eagerly:
+    `model.compile` compiles `forward` only); without, no maps.
     """
     if not stages:
         return encode_clips(backbone, clips), {}

@@ -58,7 +58,8 @@ def register_backbone(
 
 
 class VideoBackbone(nn.Module):
-    """Subclasses implement `stages` (the trunk as named steps) and set `num_features`.
+    """Subclasses implement `stages` (the trunk as named steps; a backbone without stage maps may
+    implement `forward_features` alone) and set `num_features`.
 
     Pooling is global and adaptive, so any T/H/W the strides allow works (tiny test clips too).
     State_dict keys are those of the reference definition (torchvision / pytorchvideo) minus its
