@@ -75,6 +75,11 @@ class DataConfig:
     blur_p: List[float] = field(default_factory=lambda: [0.0, 0.0])  # per view, cycled; SCE recipe [1.0, 0.1]
     solarize_p: List[float] = field(default_factory=lambda: [0.0, 0.0])  # per view; SCE recipe [0.0, 0.2]
     temporal_difference_p: float = 0.0  # SCE recipe 0.2
+    # multi-crop local clips (videosce/data/datasets.py): online-only views after the 2 global ones; 0 = off
+    local_views: int = 0
+    local_size: int = 96  # side of a local clip's crop
+    local_crop_scale: List[float] = field(default_factory=lambda: [0.05, 0.4])  # DINO / SCFS local crops
+    local_frames: Optional[int] = None  # frames of a local clip, same stride (shorter span); None = data.frames
     mean: Optional[List[float]] = None  # per-channel normalisation of clips in [0, 1]; None = the backbone's registry default (0.45)
     std: Optional[List[float]] = None  # None = the backbone's registry default (0.225); evaluation uses what the checkpoint recorded
     eval_clips: int = 10
@@ -118,6 +123,31 @@ class VCLRConfig:
 
 
 @dataclass
+class ScfsConfig:
+    """Semantics-consistent feature search (Song et al., ICCV 2023; videosce/methods/scfs.py); off while
+    weight is 0; needs data.local_views >= 1."""
+
+    weight: float = 0.0  # loss + weight * (sum over stages of the mean over local views); the authors' 0.5 per stage
+    stages: List[str] = field(default_factory=lambda: ["res3", "res4", "res5"])  # backbone stages searched
+    bottleneck_dim: int = 256  # the per-stage head: residual conv bottleneck width ...
+    hidden_dim: int = 2048  # ... then an MLP C-hidden-dim (the authors' 256 / 2048 / 256)
+    dim: int = 256
+    temp: float = 0.1
+    soft: bool = True  # SCE (method.coeff, method.temp_m) against the other videos' searched keys; false = InfoNCE
+
+
+@dataclass
+class DenseCLConfig:
+    """Dense contrastive learning (Wang et al., CVPR 2021; videosce/methods/densecl.py); off while weight is 0."""
+
+    weight: float = 0.0  # the paper's lambda: loss = (1 - lambda) * global + lambda * dense (paper 0.5)
+    hidden_dim: int = 2048  # dense head: 1x1x1 conv C-hidden, ReLU, 1x1x1 conv hidden-dim
+    dim: int = 128
+    temp: float = 0.2  # the paper's (MoCo v2's) temperature
+    soft: bool = False  # SCE's soft target (method.coeff, method.temp_m) on the dense term; false = the paper's InfoNCE
+
+
+@dataclass
 class MochiConfig:
     """Hard negative mixing (Kalantidis et al., NeurIPS 2020) for sce / moco / ressl; off while num_mix = num_mix_query = 0."""
 
@@ -148,6 +178,8 @@ class MethodConfig:
     vclr: VCLRConfig = field(default_factory=VCLRConfig)  # video-level views of the momentum methods
     inter_intra: InterIntraConfig = field(default_factory=InterIntraConfig)  # auxiliary term of the momentum methods
     long_short: LongShortConfig = field(default_factory=LongShortConfig)  # auxiliary term of the momentum methods
+    scfs: ScfsConfig = field(default_factory=ScfsConfig)  # region-level term of the momentum methods
+    densecl: DenseCLConfig = field(default_factory=DenseCLConfig)  # region-level term of the momentum methods
     # SCE warm-ups (reference code: lambda linear from 1, tau_m cosine from temp_m_start), as fractions of training
     coeff_warmup_fraction: float = 0.0  # sce: lambda goes linearly from 1 to `coeff` over this fraction; 0 = off
     temp_m_start: Optional[float] = None  # sce / ressl: tau_m at step 0 of its warm-up; None = temp_m
@@ -264,6 +296,36 @@ def _negative_checks(m: DictConfig) -> list:
     ]
 
 
+MOMENTUM_METHODS = ("sce", "moco", "ressl", "byol")  # EMA target: local views, SCFS and DenseCL need it
+
+
+def _region_checks(cfg: DictConfig) -> list:
+    """(key, ok, rule) for the multi-crop local views, SCFS and DenseCL; each is off by default."""
+    data, m = cfg.data, cfg.method
+    local, scfs, dense = data.local_views > 0, m.scfs.weight > 0, m.densecl.weight > 0
+    momentum = f"needs a momentum method ({', '.join(MOMENTUM_METHODS)})"
+    return [
+        ("data.local_views", data.local_views >= 0, "must be >= 0 (0 = off)"),
+        ("data.local_views", not local or data.num_views == 2, "needs data.num_views=2 (the global views, then the local ones)"),
+        ("data.local_views", not local or m.name in MOMENTUM_METHODS, momentum),
+        ("data.local_views", not local or m.vclr.segments == 0, "cannot be combined with method.vclr.segments"),
+        ("data.local_size", data.local_size >= 1, "must be >= 1"),
+        ("data.local_crop_scale", len(data.local_crop_scale) == 2 and 0 < data.local_crop_scale[0] <= data.local_crop_scale[1] <= 1, "must be [min, max] within (0, 1]"),
+        ("data.local_frames", data.local_frames is None or data.local_frames >= 1, "must be >= 1, or null (= data.frames)"),
+        ("method.scfs.weight", m.scfs.weight >= 0, "must be >= 0"),
+        ("method.scfs.weight", not scfs or local, "needs data.local_views >= 1 (SCFS searches the global views for each local one)"),
+        ("method.scfs.weight", not scfs or m.name in MOMENTUM_METHODS, momentum),
+        ("method.scfs.stages", len(m.scfs.stages) >= 1 and len(set(m.scfs.stages)) == len(m.scfs.stages), "must name at least one stage, each once"),
+        ("method.scfs.bottleneck_dim", min(m.scfs.bottleneck_dim, m.scfs.hidden_dim, m.scfs.dim) >= 1, "(and hidden_dim, dim) must be >= 1"),
+        ("method.scfs.temp", m.scfs.temp > 0, "must be > 0"),
+        ("method.densecl.weight", 0 <= m.densecl.weight < 1, "must be within [0, 1): the dense share of the loss"),
+        ("method.densecl.weight", not dense or m.name in MOMENTUM_METHODS, momentum),
+        ("method.densecl.weight", not dense or m.vclr.segments == 0, "cannot be combined with method.vclr.segments (it needs clips (B,3,T,H,W))"),
+        ("method.densecl.hidden_dim", min(m.densecl.hidden_dim, m.densecl.dim) >= 1, "(and dim) must be >= 1"),
+        ("method.densecl.temp", m.densecl.temp > 0, "must be > 0"),
+    ]
+
+
 def _validate(cfg: DictConfig) -> None:
     checks = [
         ("data.format", cfg.data.format in DATA_FORMATS, f"must be one of {', '.join(DATA_FORMATS)}"),
@@ -298,6 +360,7 @@ def _validate(cfg: DictConfig) -> None:
         ("method.queue_size", cfg.method.queue_size >= 1, "must be >= 1"),
         ("method.momentum", 0 <= cfg.method.momentum <= 1, "must be within [0, 1]"),
         *_negative_checks(cfg.method),
+        *_region_checks(cfg),
         ("method.inter_intra.chunks", cfg.method.inter_intra.chunks >= 2, "must be >= 2"),
         ("method.inter_intra.chunks", cfg.method.inter_intra.chunks <= cfg.data.frames or not _inter_intra_on(cfg), "must be <= data.frames"),
         ("method.inter_intra.dim", cfg.method.inter_intra.dim >= 1, "must be >= 1"),

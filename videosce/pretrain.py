@@ -24,7 +24,7 @@ def pretrain(cfg: DictConfig) -> Optional[Dict[str, float]]:
     output_dir = prepare_run(cfg)
     trainer = Trainer(cfg)  # joins the process group first: the index readers wait on rank 0
     index = read_index(cfg.data, "train")
-    dataset = build_train_dataset(cfg, index, num_clips=cfg.data.num_views)
+    dataset = build_train_dataset(cfg, index, num_clips=cfg.data.num_views, local_views=cfg.data.local_views)
     model = build_method(cfg.model, cfg.method, seed=cfg.seed)
     if getattr(model, "negatives", None) is not None:
         t = cfg.trainer

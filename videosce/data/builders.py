@@ -61,9 +61,12 @@ def with_clip_normalization(cfg: DictConfig) -> DictConfig:
     return with_values(cfg, {"data.mean": mean, "data.std": std})
 
 
-def build_train_dataset(cfg, index: VideoIndex, num_clips: int) -> VideoClipDataset:
-    """Random clips with clip-consistent augmentation: `num_clips` views per video; `data.clip_gap*`
-    set the distance between their starts, `method.vclr.segments` makes each view S clips (VCLR)."""
+def build_train_dataset(cfg, index: VideoIndex, num_clips: int, local_views: int = 0) -> VideoClipDataset:
+    """Random clips with clip-consistent augmentation: `num_clips` views per video, then `local_views`
+    local clips (`data.local_*`: random resized crops of their own scale and size, whatever
+    `data.train_short_side` says, optionally fewer frames; view n >= num_clips takes the per-view
+    blur/solarize p at position n, cycled); `data.clip_gap*` set the distance between the
+    starts of the `num_clips` views, `method.vclr.segments` makes each of them S clips (VCLR)."""
     data = cfg.data
     gap = None
     if data.clip_gap_dist != "off":
@@ -72,16 +75,17 @@ def build_train_dataset(cfg, index: VideoIndex, num_clips: int) -> VideoClipData
     mean, std = clip_normalization(cfg)
     transforms = [
         TrainClipTransform(
-            data.size, scale=data.crop_scale, ratio=data.crop_ratio, jitter=data.color_jitter,
-            jitter_p=data.color_jitter_p, grayscale_p=data.grayscale_p,
+            data.size if view < num_clips else data.local_size, scale=data.crop_scale if view < num_clips else data.local_crop_scale,
+            ratio=data.crop_ratio, jitter=data.color_jitter, jitter_p=data.color_jitter_p, grayscale_p=data.grayscale_p,
             blur_p=data.blur_p[view % len(data.blur_p)], solarize_p=data.solarize_p[view % len(data.solarize_p)],
-            temporal_difference_p=data.temporal_difference_p, mean=mean, std=std, short_side=data.train_short_side,
+            temporal_difference_p=data.temporal_difference_p, mean=mean, std=std, short_side=data.train_short_side if view < num_clips else None,
         )
-        for view in range(num_clips)
+        for view in range(num_clips + local_views)
     ]
     return VideoClipDataset(
         index.records, transforms, data.frames, data.stride, num_clips, train=True, seed=cfg.seed,
-        clip_duration=data.clip_duration, clip_gap=gap, segments=cfg.method.vclr.segments, **video_checks(cfg, "train"),
+        clip_duration=data.clip_duration, clip_gap=gap, segments=cfg.method.vclr.segments,
+        local_views=local_views, local_frames=data.local_frames, **video_checks(cfg, "train"),
     )
 
 
