@@ -15,7 +15,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 import numpy as np
 import torch
@@ -26,6 +26,7 @@ from videosce.utils.dist import barrier, is_main_process
 
 from .decoders import DecodeError, VideoInfo, decode_frames, frame_timestamps, probe_video
 from .decoders.base import file_problem
+from .device_augment import defer_clip, stack_segments
 from .samplers import (ClipGap, difference_pairs, random_clips, random_time_clips, segment_clips, segment_time_clips, uniform_clips,
                        uniform_time_clips)
 
@@ -271,6 +272,19 @@ def read_index(data_cfg, subset: str) -> VideoIndex:
     return index
 
 
+class ClipPlan(NamedTuple):
+    """What an item decodes, before decoding: its generator (the augmentation draws continue from it),
+    its clips' frame indices and the sorted unique frames to decode."""
+
+    index: int
+    rng: np.random.Generator
+    clips: List[List[int]]
+    wanted: List[int]
+
+
+AUGMENT_ON = ("worker", "device")  # data.augment_on
+
+
 class VideoClipDataset(Dataset):
     """Each item: `num_clips` clips of one video, decoded in one pass and augmented per clip.
 
@@ -291,6 +305,10 @@ class VideoClipDataset(Dataset):
     `local_views` = N > 0 appends N local clips (multi-crop) of `local_frames` frames at the same
     stride (with `clip_duration`, over the same fraction of it: about the same frame spacing),
     independent uniform starts, each through its own transform (`transform[num_clips + n]`).
+    `augment_on` "device" (train mode): views are RawClips (uint8 frames + the drawn ClipParams) that
+    videosce/data/device_augment.py augments in batches on the training device; collate with
+    `collate_deferred`. `plan_clips` / `build_views` are the halves around decoding, so a batched
+    decoder (videosce/data/dali_loader.py) produces the same items.
     """
 
     def __init__(
@@ -315,7 +333,11 @@ class VideoClipDataset(Dataset):
         max_bad_fraction: Optional[float] = None,
         local_views: int = 0,
         local_frames: Optional[int] = None,
+        augment_on: str = "worker",
     ) -> None:
+        if augment_on not in AUGMENT_ON or (augment_on == "device" and not train):
+            raise ValueError(f"augment_on must be one of {AUGMENT_ON} ('device' in train mode only), got '{augment_on}'")
+        self.augment_on = augment_on
         self.records = list(records)
         self.transforms = list(transform) if isinstance(transform, (list, tuple)) else [transform]
         self.frames, self.stride, self.num_clips = frames, stride, num_clips
@@ -377,8 +399,9 @@ class VideoClipDataset(Dataset):
         """Whether view n's transform may take a temporal difference (then each frame's partner is decoded too)."""
         return getattr(self.transforms[n % len(self.transforms)], "temporal_difference_p", 0.0) > 0
 
-    def load_clips(self, index: int) -> List[torch.Tensor]:
-        record = self.records[index]
+    def plan_clips(self, index: int) -> ClipPlan:
+        """The item's generator, clips and the sorted frames to decode (the clips' frames, plus the
+        partner frames of the views that may take a temporal difference); probes the file."""
         rng = np.random.default_rng([self.seed, self.epoch, index])
         clips = self.sample_clips(index, rng)
         per_view = self.segments if self.train and self.segments else 1
@@ -386,31 +409,53 @@ class VideoClipDataset(Dataset):
         for k, clip in enumerate(clips):  # partner frames of the differenced views, decoded in the same pass
             if self._differences(k // per_view):
                 wanted.update(i for pair in difference_pairs(clip) for i in pair)
-        wanted = sorted(wanted)
-        frames = decode_frames(record.path, wanted, backend=self.decoder, timeout_s=self.timeout_s)
-        position = {frame: row for row, frame in enumerate(wanted)}
+        return ClipPlan(index, rng, clips, sorted(wanted))
+
+    def build_views(self, plan: ClipPlan, frames: torch.Tensor) -> List[Any]:
+        """The item's views from the decoded `frames` (rows in `plan.wanted` order, on any device):
+        augmented clips, or with `augment_on="device"` the RawClips that DeviceAugment finishes."""
+        position = {frame: row for row, frame in enumerate(plan.wanted)}
 
         def rows(indices: Sequence[int]) -> torch.Tensor:
             # index_select: indexing with a Python list takes torch's much slower advanced-indexing path
-            return frames.index_select(0, torch.tensor([position[i] for i in indices]))
+            return frames.index_select(0, torch.tensor([position[i] for i in indices], device=frames.device))
 
-        def view(n: int, clip: List[int], view_rng: np.random.Generator) -> torch.Tensor:
+        def view(n: int, clip: List[int], view_rng: np.random.Generator) -> Any:
             transform = self.transforms[n % len(self.transforms)]
-            if not self._differences(n):
-                return transform(rows(clip), view_rng)
-            firsts, seconds = zip(*difference_pairs(clip))
-            return transform(rows(clip), view_rng, difference_frames=(rows(firsts), rows(seconds)))
+            pairs = None
+            if self._differences(n):
+                firsts, seconds = zip(*difference_pairs(clip))
+                pairs = (rows(firsts), rows(seconds))
+            if self.augment_on == "device":
+                return defer_clip(transform, rows(clip), view_rng, pairs)
+            return transform(rows(clip), view_rng, difference_frames=pairs) if pairs else transform(rows(clip), view_rng)
 
+        clips, rng = plan.clips, plan.rng
         if self.train and self.segments:  # a view's S clips share one augmentation: the same seed for each
             views = []
             for n in range(self.num_clips):
                 seed = int(rng.integers(2**63))
-                segment = clips[n * self.segments : (n + 1) * self.segments]
-                views.append(torch.stack([view(n, clip, np.random.default_rng(seed)) for clip in segment]))
+                segment = [view(n, clip, np.random.default_rng(seed)) for clip in clips[n * self.segments : (n + 1) * self.segments]]
+                views.append(stack_segments(segment) if self.augment_on == "device" else torch.stack(segment))
             return views
         return [view(n, clip, rng) for n, clip in enumerate(clips)]
 
-    def _report_bad(self, index: int, error: DecodeError) -> None:
+    def load_clips(self, index: int) -> List[Any]:
+        plan = self.plan_clips(index)
+        frames = decode_frames(self.records[index].path, plan.wanted, backend=self.decoder, timeout_s=self.timeout_s)
+        return self.build_views(plan, frames)
+
+    def substitute(self, index: int, attempt: int) -> int:
+        """The video that stands in for `index` after its `attempt`-th unreadable candidate (deterministic)."""
+        return int(np.random.default_rng([self.seed, index, attempt]).integers(len(self)))
+
+    def too_many_in_a_row(self, index: int) -> TooManyBadVideos:
+        return TooManyBadVideos(
+            f"{self.max_substitutes + 1} unreadable videos in a row starting at {self.records[index].path}; they are listed in "
+            f"{self.bad_video_log}; run tools/check_dataset.py on this dataset"
+        )
+
+    def report_bad(self, index: int, error: DecodeError) -> None:
         log.warning("skipping unreadable video: %s", error)
         skipped = self._record(index, "skipped", error.reason or str(error))
         if self.max_bad_fraction is None or self.bad_video_log is None:
@@ -436,19 +481,16 @@ class VideoClipDataset(Dataset):
             try:
                 return torch.stack(self.load_clips(index)), self.records[index].label, index
             except DecodeError as error:
-                self._report_bad(index, error)
+                self.report_bad(index, error)
                 return self._placeholder(), self.records[index].label, -1
         candidate = index
         for attempt in range(self.max_substitutes + 1):
             try:
                 return self.load_clips(candidate), self.records[candidate].label, candidate
             except DecodeError as error:
-                self._report_bad(candidate, error)
-                candidate = int(np.random.default_rng([self.seed, index, attempt]).integers(len(self)))
-        raise TooManyBadVideos(
-            f"{self.max_substitutes + 1} unreadable videos in a row starting at {self.records[index].path}; they are listed in "
-            f"{self.bad_video_log}; run tools/check_dataset.py on this dataset"
-        )
+                self.report_bad(candidate, error)
+                candidate = self.substitute(index, attempt)
+        raise self.too_many_in_a_row(index)
 
     def _placeholder(self) -> torch.Tensor:
         """Zero clips with the shape a good item has (the transform run on a blank clip), so a batch still collates."""

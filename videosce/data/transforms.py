@@ -7,7 +7,7 @@ augmentation is a function of (seed, epoch, index) and resuming reproduces it.
 from __future__ import annotations
 
 import math
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -56,19 +56,44 @@ def resize_frames(frames: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
 
 
 def temporal_difference(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
-    """uint8 (T,H,W,3) frame pairs -> uint8 (T,H,W,3): grey(first) - grey(second) shifted to mid-grey.
+    """uint8 (..., H,W,3) frame pairs -> uint8 (..., H,W,3): grey(first) - grey(second) shifted to mid-grey.
 
     The SCE reference's rule on uint8 frames: torchvision's grayscale (truncated to uint8), the
-    difference d in [-255, 255], then round((d + 255) / 2); the three channels are equal.
+    difference d in [-255, 255], then round((d + 255) / 2); the three channels are equal. Any
+    leading dims: one clip (T,H,W,3) or a batch of them (B,T,H,W,3).
     """
     def grey(frames: torch.Tensor) -> torch.Tensor:
-        return TF.rgb_to_grayscale(frames.permute(0, 3, 1, 2)).float()
+        return TF.rgb_to_grayscale(frames.movedim(-1, -3)).float()
 
     shifted = ((grey(first) - grey(second) + 255.0) / 2.0).round_().clamp_(0, 255).to(torch.uint8)
-    return shifted.expand(-1, 3, -1, -1).permute(0, 2, 3, 1)
+    return shifted.movedim(-3, -1).expand(*first.shape)
 
 
 FramePairs = Tuple[torch.Tensor, torch.Tensor]
+# the colour jitter operations, by the index ClipParams.jitter names them with
+JITTER_OPS: Tuple[Callable[[torch.Tensor, float], torch.Tensor], ...] = (
+    TF.adjust_brightness, TF.adjust_contrast, TF.adjust_saturation, TF.adjust_hue,
+)
+
+
+class ClipParams(NamedTuple):
+    """Everything one clip's augmentation drew, shared by all of its frames.
+
+    crop: (top, left, h, w) of the crop, in the source frame or, with `resized`, in the frame
+    first resized to `resized` (h, w) (the short-side crop; h = w = the output size); jitter: the
+    (JITTER_OPS index, factor) pairs in the order they apply, empty when jitter was not drawn;
+    sigma: the Gaussian blur's sigma, None for no blur; difference: the clip is replaced by its
+    temporal difference before anything else.
+    """
+
+    crop: Tuple[int, int, int, int]
+    resized: Optional[Tuple[int, int]]
+    flip: bool
+    jitter: Tuple[Tuple[int, float], ...]
+    grayscale: bool
+    sigma: Optional[float]
+    solarize: bool
+    difference: bool
 
 
 class TrainClipTransform:
@@ -77,7 +102,9 @@ class TrainClipTransform:
     In the reference's order: temporal difference p (on the decoded uint8 frames, before any crop
     or colour operation, so it sees the native frame rate), random resized crop, flip, colour
     jitter (random order) p, grayscale p, Gaussian blur p, solarize p, normalise. Views differ by
-    their blur/solarize p. The random draws happen first, in a fixed order, then the operations.
+    their blur/solarize p. `draw` makes the random draws, in a fixed order, into a `ClipParams`;
+    `apply` runs the operations; `__call__` does both. The batched on-device module
+    (videosce/data/device_augment.py) applies the same `ClipParams` to a batch of clips.
     With `short_side` = (min, max) the crop is the finetuning protocol's instead: short side scaled
     to a random integer in [min, max], then a random `size` crop (`short_side_crop_box`).
     """
@@ -110,50 +137,60 @@ class TrainClipTransform:
         self.blur_kernel = max(3, int(round(size * 23 / 224)) // 2 * 2 + 1)
         self.mean, self.std = list(mean), list(std)
 
-    def _draw_jitter(self, rng: np.random.Generator) -> List[Tuple[Callable[[torch.Tensor, float], torch.Tensor], float]]:
+    def _draw_jitter(self, rng: np.random.Generator) -> Tuple[Tuple[int, float], ...]:
         brightness, contrast, saturation, hue = self.jitter
-        ops = [
-            (TF.adjust_brightness, rng.uniform(max(0.0, 1 - brightness), 1 + brightness)),
-            (TF.adjust_contrast, rng.uniform(max(0.0, 1 - contrast), 1 + contrast)),
-            (TF.adjust_saturation, rng.uniform(max(0.0, 1 - saturation), 1 + saturation)),
-            (TF.adjust_hue, rng.uniform(-hue, hue)),
-        ]
-        return [(ops[i][0], float(ops[i][1])) for i in rng.permutation(len(ops))]
+        factors = (
+            rng.uniform(max(0.0, 1 - brightness), 1 + brightness),
+            rng.uniform(max(0.0, 1 - contrast), 1 + contrast),
+            rng.uniform(max(0.0, 1 - saturation), 1 + saturation),
+            rng.uniform(-hue, hue),
+        )
+        return tuple((int(i), float(factors[i])) for i in rng.permutation(len(factors)))
+
+    def draw(self, height: int, width: int, rng: np.random.Generator) -> ClipParams:
+        """The clip's random draws for a source of `height` x `width`, in the recipe's fixed order."""
+        if self.short_side is None:
+            resized, crop = None, random_resized_crop_box(height, width, self.scale, self.ratio, rng)
+        else:
+            resized, (top, left) = short_side_crop_box(height, width, self.short_side, self.size, rng)
+            crop = (top, left, self.size, self.size)
+        flip = bool(rng.random() < self.flip_p)
+        jitter = self._draw_jitter(rng) if rng.random() < self.jitter_p else ()
+        grayscale = bool(rng.random() < self.grayscale_p)
+        sigma = float(rng.uniform(*self.blur_sigma)) if rng.random() < self.blur_p else None
+        solarize = bool(rng.random() < self.solarize_p)
+        difference = bool(rng.random() < self.temporal_difference_p)
+        return ClipParams(crop, resized, flip, jitter, grayscale, sigma, solarize, difference)
+
+    def apply(self, clip: torch.Tensor, params: ClipParams, difference_frames: Optional[FramePairs] = None) -> torch.Tensor:
+        """uint8 (T,H,W,3) -> normalised float (3,T,S,S) with the drawn `params`."""
+        if params.difference:
+            if difference_frames is None:
+                raise ValueError("the temporal difference needs each frame's partner frames (VideoClipDataset decodes them)")
+            clip = temporal_difference(*difference_frames)
+        top, left, h, w = params.crop
+        x = to_float_frames(clip)
+        if params.resized is None:
+            x = resize_frames(x[..., top : top + h, left : left + w], (self.size, self.size))
+        else:
+            x = resize_frames(x, params.resized)[..., top : top + h, left : left + w]
+        if params.flip:
+            x = x.flip(-1)
+        for op, factor in params.jitter:
+            x = JITTER_OPS[op](x, factor)
+        if params.grayscale:
+            x = TF.rgb_to_grayscale(x, num_output_channels=3)
+        if params.sigma is not None:
+            x = TF.gaussian_blur(x, [self.blur_kernel, self.blur_kernel], [params.sigma, params.sigma])
+        if params.solarize:
+            x = torch.where(x >= 0.5, 1.0 - x, x)
+        x = TF.normalize(x.clamp(0, 1), self.mean, self.std)
+        return x.permute(1, 0, 2, 3).contiguous()
 
     def __call__(self, clip: torch.Tensor, rng: np.random.Generator, difference_frames: Optional[FramePairs] = None) -> torch.Tensor:
         """`clip` uint8 (T,H,W,3); `difference_frames` the (first, second) uint8 frames whose grey
         difference replaces frame t when the temporal difference is drawn (`samplers.difference_pairs`)."""
-        if self.short_side is None:
-            resized, (top, left, h, w) = None, random_resized_crop_box(clip.shape[1], clip.shape[2], self.scale, self.ratio, rng)
-        else:
-            resized, (top, left) = short_side_crop_box(clip.shape[1], clip.shape[2], self.short_side, self.size, rng)
-            h = w = self.size
-        flip = rng.random() < self.flip_p
-        jitter = self._draw_jitter(rng) if rng.random() < self.jitter_p else []
-        grayscale = rng.random() < self.grayscale_p
-        sigma = float(rng.uniform(*self.blur_sigma)) if rng.random() < self.blur_p else None
-        solarize = rng.random() < self.solarize_p
-        if rng.random() < self.temporal_difference_p:
-            if difference_frames is None:
-                raise ValueError("the temporal difference needs each frame's partner frames (VideoClipDataset decodes them)")
-            clip = temporal_difference(*difference_frames)
-        x = to_float_frames(clip)
-        if resized is None:
-            x = resize_frames(x[..., top : top + h, left : left + w], (self.size, self.size))
-        else:
-            x = resize_frames(x, resized)[..., top : top + h, left : left + w]
-        if flip:
-            x = x.flip(-1)
-        for op, factor in jitter:
-            x = op(x, factor)
-        if grayscale:
-            x = TF.rgb_to_grayscale(x, num_output_channels=3)
-        if sigma is not None:
-            x = TF.gaussian_blur(x, [self.blur_kernel, self.blur_kernel], [sigma, sigma])
-        if solarize:
-            x = torch.where(x >= 0.5, 1.0 - x, x)
-        x = TF.normalize(x.clamp(0, 1), self.mean, self.std)
-        return x.permute(1, 0, 2, 3).contiguous()
+        return self.apply(clip, self.draw(clip.shape[1], clip.shape[2], rng), difference_frames)
 
 
 class EvalClipTransform:
