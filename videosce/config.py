@@ -23,6 +23,7 @@ PRECISIONS = ("32", "bf16", "16")
 DECAY_MODES = ("similarity", "weight")  # method.temporal_decay_mode, see videosce/losses/sce.py
 CLIP_GAP_DISTS = ("off", "uniform", "cvrl")  # data.clip_gap_dist; the last two are samplers.GAP_DISTRIBUTIONS
 TRUNCATED_POLICIES = ("skip", "use")  # data.truncated
+AUGMENT_ON = ("worker", "device")  # data.augment_on
 CONFIG_ROOT = Path(__file__).resolve().parents[1] / "configs"  # configs/<job>/<name>.yaml, the shipped recipes
 
 
@@ -48,6 +49,14 @@ class DemoDataConfig:
     size: int = 64
     fps: int = 16
     seed: int = 0
+
+
+@dataclass
+class DaliConfig:
+    """The batched DALI training loader (data.decoder=dali; videosce/data/dali_loader.py)."""
+
+    prefetch: int = 2  # batches decoded ahead of the training step
+    num_threads: int = 4  # DALI's decoding threads, and the threads that read and plan the next batch
 
 
 @dataclass
@@ -88,6 +97,8 @@ class DataConfig:
     max_pixels: int = 4096 * 2160  # width x height above which a video is refused at probe time (DCI 4K; one RGB frame = 26.5 MB); 0 = no limit
     truncated: str = "skip"  # a video cut short (frames end well before its stated length, or damaged packets): skip | use (its frames, listed as used)
     decode_timeout_s: float = 60.0  # a probe or decode running longer is cut and the video counted as bad; 0 = no limit
+    augment_on: str = "worker"  # train augmentation: worker (per clip, where it is decoded) | device (in batches on the training device)
+    dali: DaliConfig = field(default_factory=DaliConfig)
     demo: DemoDataConfig = field(default_factory=DemoDataConfig)
 
 
@@ -344,6 +355,9 @@ def _validate(cfg: DictConfig) -> None:
         ("data.max_bad_fraction", 0 <= cfg.data.max_bad_fraction <= 1, "must be within [0, 1]"),
         ("data.max_pixels", cfg.data.max_pixels >= 0, "must be >= 0 (0 = no limit)"),
         ("data.truncated", cfg.data.truncated in TRUNCATED_POLICIES, f"must be one of {', '.join(TRUNCATED_POLICIES)}"),
+        ("data.augment_on", cfg.data.augment_on in AUGMENT_ON, f"must be one of {', '.join(AUGMENT_ON)}"),
+        ("data.dali.prefetch", cfg.data.dali.prefetch >= 1, "must be >= 1"),
+        ("data.dali.num_threads", cfg.data.dali.num_threads >= 1, "must be >= 1"),
         ("data.clip_gap_dist", cfg.data.clip_gap_dist in CLIP_GAP_DISTS, f"must be one of {', '.join(CLIP_GAP_DISTS)}"),
         ("data.clip_gap", cfg.data.clip_gap is None or (len(cfg.data.clip_gap) == 2 and 0 <= cfg.data.clip_gap[0] <= cfg.data.clip_gap[1]), "must be [min, max] with 0 <= min <= max"),
         ("data.clip_gap", cfg.data.clip_gap is None or cfg.data.clip_gap_dist != "off", "needs data.clip_gap_dist=uniform or cvrl"),

@@ -13,6 +13,7 @@ from videosce.models import backbone_info
 
 from .datasets import VideoClipDataset, VideoIndex
 from .samplers import ClipGap
+from .train_loader import TrainLoader
 from .transforms import EvalClipTransform, TrainClipTransform
 
 BAD_VIDEO_LOG = "bad_videos.txt"
@@ -33,6 +34,13 @@ def loader_options(decoder: str, num_workers: int, device: torch.device) -> Dict
             log.info("data.decoder=%s decodes on the GPU in the main process: data.num_workers=%d ignored", decoder, num_workers)
         return {"num_workers": 0, "pin_memory": False}
     return {"num_workers": num_workers, "pin_memory": device.type == "cuda"}
+
+
+def build_train_loader(data_cfg, dataset, batch_size: int, device: torch.device) -> TrainLoader:
+    """The training batches of `dataset` (DataLoader, or the batched DALI loader for a DALI-decoded
+    video dataset) and their finishing step on `device` (the batched augmentation with data.augment_on=device)."""
+    return TrainLoader(dataset, batch_size, device, **loader_options(data_cfg.decoder, data_cfg.num_workers, device),
+                       dali_prefetch=data_cfg.dali.prefetch, dali_threads=data_cfg.dali.num_threads)
 
 
 def video_checks(cfg, stage: str) -> Dict[str, Any]:
@@ -85,7 +93,7 @@ def build_train_dataset(cfg, index: VideoIndex, num_clips: int, local_views: int
     return VideoClipDataset(
         index.records, transforms, data.frames, data.stride, num_clips, train=True, seed=cfg.seed,
         clip_duration=data.clip_duration, clip_gap=gap, segments=cfg.method.vclr.segments,
-        local_views=local_views, local_frames=data.local_frames, **video_checks(cfg, "train"),
+        local_views=local_views, local_frames=data.local_frames, augment_on=data.augment_on, **video_checks(cfg, "train"),
     )
 
 

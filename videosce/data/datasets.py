@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from videosce.config import AUGMENT_ON
 from videosce.errors import UserError
 from videosce.utils.dist import barrier, is_main_process
 
@@ -280,9 +281,6 @@ class ClipPlan(NamedTuple):
     rng: np.random.Generator
     clips: List[List[int]]
     wanted: List[int]
-
-
-AUGMENT_ON = ("worker", "device")  # data.augment_on
 
 
 class VideoClipDataset(Dataset):

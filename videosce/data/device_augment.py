@@ -57,10 +57,8 @@ def stack_segments(raws: Sequence[RawClip]) -> RawClip:
     return RawClip(torch.stack([r.frames for r in raws]), partner, raws[0].params)
 
 
-def _pad_stack(frames: Sequence[torch.Tensor]) -> torch.Tensor:
-    """(…,H_i,W_i,3) tensors -> one (N,…,H,W,3) tensor, zero-padded at the bottom and right."""
-    height = max(f.shape[-3] for f in frames)
-    width = max(f.shape[-2] for f in frames)
+def _pad_stack(frames: Sequence[torch.Tensor], height: int, width: int) -> torch.Tensor:
+    """(…,H_i,W_i,3) tensors -> one (N,…,height,width,3) tensor, zero-padded at the bottom and right."""
     if all(f.shape[-3:-1] == (height, width) for f in frames):
         return torch.stack(list(frames))
     out = frames[0].new_zeros((len(frames), *frames[0].shape[:-3], height, width, 3))
@@ -107,12 +105,13 @@ class ClipBatch:
                     members[name].append(i)
             for position, (op, _) in enumerate(p.jitter):
                 members[f"jitter{position}{op}"].append(i)
+        height, width = max(c.shape[-3] for c in clips), max(c.shape[-2] for c in clips)
         groups, flat = {}, []
         for name, rows in members.items():
             groups[name] = (len(flat), len(flat) + len(rows))
             flat += rows
         return cls(
-            _pad_stack(clips), _pad_stack(partners) if partners else None, params, [tuple(c.shape[-3:-1]) for c in clips],
+            _pad_stack(clips, height, width), _pad_stack(partners, height, width) if partners else None, params, [tuple(c.shape[-3:-1]) for c in clips],
             factors, torch.tensor(flat, dtype=torch.int64), groups, segments,
         )
 

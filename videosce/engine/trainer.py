@@ -17,11 +17,11 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import Dataset, DistributedSampler
 from tqdm import tqdm
 
 from videosce.config import ConfigError
-from videosce.data.builders import loader_options
+from videosce.data.builders import build_train_loader
 from videosce.schedules import warmup_cosine
 from videosce.utils import dist
 
@@ -80,17 +80,6 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=precision == "16")
         self.best_loss = float("inf")
 
-    def _loader(self, dataset: Dataset, sampler: ResumableSampler) -> DataLoader:
-        data = self.cfg.data
-        return DataLoader(
-            dataset,
-            batch_size=self.cfg.trainer.batch_size,
-            sampler=sampler,
-            drop_last=True,
-            persistent_workers=False,
-            **loader_options(data.decoder, data.num_workers, self.device),
-        )
-
     def _prepare(self, model: nn.Module) -> nn.Module:
         """Move to the device, convert to SyncBN if asked, wrap in DDP when distributed."""
         if self.cfg.trainer.sync_bn and dist.is_distributed():
@@ -125,6 +114,7 @@ class Trainer:
         global_batch = tcfg.batch_size * world * accumulate
         base_lr = ocfg.lr * (global_batch / 256 if ocfg.scale_lr_by_batch else 1.0)
 
+        loader = build_train_loader(self.cfg.data, dataset, tcfg.batch_size, self.device)
         step = self._resume(model, optimizer)
         wrapped = DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None) if dist.is_distributed() else model
         for epoch in range(step // steps_per_epoch, tcfg.max_epochs):
@@ -133,7 +123,7 @@ class Trainer:
             if hasattr(dataset, "set_epoch"):
                 dataset.set_epoch(epoch)
             wrapped.train()
-            batches = iter(self._loader(dataset, sampler))
+            batches = loader.epoch(sampler)
             bar = tqdm(
                 range(step - epoch * steps_per_epoch, steps_per_epoch),
                 desc=f"epoch {epoch + 1}/{tcfg.max_epochs}",
@@ -147,7 +137,7 @@ class Trainer:
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 optimizer.zero_grad(set_to_none=True)
-                outputs, data_time = self._accumulate(wrapped, batches, step)
+                outputs, data_time = self._accumulate(wrapped, batches, step, loader.finish)
                 loss = outputs["loss"]
                 if tcfg.grad_clip > 0:
                     self.scaler.unscale_(optimizer)
@@ -174,8 +164,9 @@ class Trainer:
         self.logger.close()
         return model
 
-    def _accumulate(self, wrapped: nn.Module, batches: Iterator, step: int) -> tuple[Dict[str, torch.Tensor], float]:
-        """Forward/backward over `accumulate_grad_batches` batches; gradients sync on the last one only."""
+    def _accumulate(self, wrapped: nn.Module, batches: Iterator, step: int, finish: Callable[[Any], Any]) -> tuple[Dict[str, torch.Tensor], float]:
+        """Forward/backward over `accumulate_grad_batches` batches (`finish`ed on the device: the batched
+        augmentation with data.augment_on=device); gradients sync on the last one only."""
         accumulate = self.cfg.trainer.accumulate_grad_batches
         totals: Dict[str, torch.Tensor] = {}
         data_time = 0.0
@@ -183,10 +174,11 @@ class Trainer:
             tick = time.perf_counter()
             inputs, labels, _ = next(batches)
             data_time += time.perf_counter() - tick
+            inputs = finish(to_device(inputs, self.device))  # outside autocast: the augmentation stays in float32
             sync = micro == accumulate - 1 or not isinstance(wrapped, DistributedDataParallel)
             with (nullcontext() if sync else wrapped.no_sync()):
                 with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32, enabled=self.autocast_dtype is not None):
-                    outputs = wrapped(to_device(inputs, self.device), to_device(labels, self.device))
+                    outputs = wrapped(inputs, to_device(labels, self.device))
                 loss = outputs["loss"]
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"loss is {loss.item()} at step {step}; lower optim.lr or check the data")
@@ -195,7 +187,13 @@ class Trainer:
                 totals[key] = totals.get(key, 0.0) + value.detach().float() / accumulate
         return totals, data_time
 
-    def _state(self, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int, step: int) -> Dict[str, Any]:
+    def _cuda_rng_states(self) -> Optional[torch.Tensor]:
+        """Every rank's CUDA generator state, (world, n) uint8 in rank order (all ranks call this); None on CPU."""
+        if self.device.type != "cuda":
+            return None
+        return dist.concat_all_gather(torch.cuda.get_rng_state(self.device).to(self.device)[None]).cpu()
+
+    def _state(self, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int, step: int, cuda_rng: Optional[torch.Tensor]) -> Dict[str, Any]:
         return {
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
@@ -204,17 +202,19 @@ class Trainer:
             "global_step": step,
             "best_loss": self.best_loss,
             "torch_rng": torch.get_rng_state(),
+            "cuda_rng": cuda_rng,
             "config": OmegaConf.to_container(self.cfg, resolve=True),
         }
 
     def _save(self, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int, step: int, epoch_end: bool, epoch_loss: Optional[float] = None) -> None:
         """last.ckpt always; at epoch ends also epoch-NNNN.ckpt (last K kept) and best.ckpt (lowest epoch loss)."""
+        cuda_rng = self._cuda_rng_states()
         if not dist.is_main_process():
             return
         improved = epoch_loss is not None and epoch_loss < self.best_loss
         if improved:
             self.best_loss = epoch_loss
-        state = self._state(model, optimizer, epoch, step)
+        state = self._state(model, optimizer, epoch, step, cuda_rng)
         if improved:
             save_checkpoint(state, self.checkpoint_dir / BEST)
         save_checkpoint(state, self.checkpoint_dir / LAST)
@@ -232,5 +232,8 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         self.best_loss = state["best_loss"]
         torch.set_rng_state(state["torch_rng"])
+        cuda_rng = state.get("cuda_rng")
+        if self.device.type == "cuda" and cuda_rng is not None:  # dropout, random draws on the GPU: this rank's own state
+            torch.cuda.set_rng_state(cuda_rng[dist.get_rank() % len(cuda_rng)], self.device)
         log.info("resumed from %s at epoch %d, step %d", path, state["epoch"], state["global_step"])
         return int(state["global_step"])

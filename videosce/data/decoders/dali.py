@@ -34,7 +34,19 @@ PIP = "nvidia-dali-cuda130==2.4.0"
 CPU_CODECS = ("vp8", "vp9", "mjpeg")
 
 
-def _reason(exc: BaseException) -> str:
+def check_codec(path: Path, device: str) -> None:
+    """DecodeError naming the CPU decoders for a codec DALI's CPU operator cannot decode (else DALI
+    fails with "number of input samples: 0")."""
+    codec = stream_index(path).codec
+    if device == "cpu" and codec not in CPU_CODECS:
+        raise DecodeError(
+            path,
+            f"DALI's CPU decoder cannot decode {codec} (only {', '.join(CPU_CODECS)} without a GPU);"
+            " use data.decoder=pyav, decord or torchcodec, or run DALI on a GPU",
+        )
+
+
+def reason(exc: BaseException) -> str:
     """The operator's own message from DALI's multi-line pipeline error."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     after = lines[lines.index("encountered:") + 1:] if "encountered:" in lines else lines
@@ -67,12 +79,7 @@ class DALIDecoder:
 
     def decode(self, path: Path, indices: List[int]) -> torch.Tensor:
         index = stream_index(path)
-        if self.device == "cpu" and index.codec not in CPU_CODECS:
-            raise DecodeError(
-                path,
-                f"DALI's CPU decoder cannot decode {index.codec} (only {', '.join(CPU_CODECS)} without a GPU);"
-                " use data.decoder=pyav, decord or torchcodec, or run DALI on a GPU",
-            )
+        check_codec(path, self.device)
         if not indices:
             return torch.empty((0, index.height, index.width, 3), dtype=torch.uint8)
         if max(indices) >= index.num_frames:
@@ -84,7 +91,7 @@ class DALIDecoder:
                 self._pipe.feed_input("frames", [np.asarray(indices, dtype=np.int32)])
                 (output,) = self._pipe.run()
             except RuntimeError as exc:
-                raise DecodeError(path, f"DALI failed: {_reason(exc)}") from exc
+                raise DecodeError(path, f"DALI failed: {reason(exc)}") from exc
             return self._to_torch(output.as_tensor())
 
     def _to_torch(self, tensor: Any) -> torch.Tensor:
