@@ -1,8 +1,12 @@
 """Data-loading benchmark: clips/s of our loader per decoder backend vs pytorchvideo's
-LabeledVideoDataset (PyAV, RandomMultiClipSampler), the GOP-bound reference and worker RSS.
+LabeledVideoDataset (PyAV, RandomMultiClipSampler), the GOP-bound reference and worker RSS
+(section `decoders`); then the device-side pipelines with the SCE recipe's augmentation: worker vs
+batched device augmentation, CPU time per clip (`augment`), and the batched DALI pipeline vs the
+per-video DALI decoder on VP9 files (`dali`).
 
-Without --cfg it generates (once, under --data-dir) 24 videos of 10 s, 320x240 H.264, GOP 50.
-With --cfg it uses that config's train videos, data.frames/stride/size and data.num_workers.
+Without --cfg it generates (once, under --data-dir) 24 videos of 10 s, 320x240 H.264, GOP 50 (and
+the same in VP9 for `dali`). With --cfg it uses that config's train videos, data.frames/stride/size
+and data.num_workers (the `dali` section still uses the generated VP9 set).
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from videosce.data.benchmark import Settings, VideoSetSpec, benchmark_videos, run_benchmark  # noqa: E402
+from videosce.data.benchmark import Settings, VideoSetSpec, benchmark_videos, run_benchmark, run_device_benchmark  # noqa: E402
 from videosce.data.decoders import DECODERS  # noqa: E402
 from videosce.errors import exit_on_user_error  # noqa: E402
 
@@ -29,6 +33,7 @@ def main(argv=None) -> None:
     parser.add_argument("--step-ms", type=float, default=Settings.step_ms, help="simulated model step per batch")
     parser.add_argument("--batch", type=int, default=Settings.batch_videos, help="videos per batch")
     parser.add_argument("--no-pytorchvideo", action="store_true", help="skip the pytorchvideo baseline")
+    parser.add_argument("--sections", default="decoders,augment,dali", help="comma-separated: decoders, augment, dali")
     parser.add_argument("--data-dir", type=Path, default=Path("data/benchmark"), help="where the generated set is cached")
     parser.add_argument("--videos", type=int, default=VideoSetSpec.num_videos, help="generated videos")
     parser.add_argument("--seconds", type=int, default=VideoSetSpec.seconds, help="length of each generated video")
@@ -51,7 +56,14 @@ def main(argv=None) -> None:
             settings = Settings(workers=2 if args.workers is None else args.workers, **run)
             describe = (f"benchmark: {spec.num_videos} generated videos of {spec.seconds} s, {spec.width}x{spec.height} "
                         f"H.264 GOP {spec.gop} at {spec.fps} fps ({args.data_dir})")
-        run_benchmark(paths, settings, args.decoders.split(","), describe, with_pytorchvideo=not args.no_pytorchvideo)
+        sections = args.sections.split(",")
+        if "decoders" in sections:
+            run_benchmark(paths, settings, args.decoders.split(","), describe, with_pytorchvideo=not args.no_pytorchvideo)
+        vp9 = []
+        if "dali" in sections:
+            vp9 = benchmark_videos(args.data_dir, VideoSetSpec(num_videos=args.videos, seconds=args.seconds, gop=args.gop, codec="vp9"))
+        if "augment" in sections or vp9:
+            run_device_benchmark(paths if "augment" in sections else [], vp9, settings)
 
 
 if __name__ == "__main__":

@@ -10,12 +10,21 @@ clock starts at the first batch (worker start-up excluded); repeats are interlea
 changes on a shared machine hit every pipeline alike. `step_ms` simulates the model step per
 batch (a sleep, as a GPU would leave the CPU free): data-wait share = time blocked on the loader
 / total time, so with step_ms=0 it is 100% by construction.
+
+Device-side pipelines (`run_device_benchmark`), with the SCE recipe's full augmentation:
+- augmentation: `data.augment_on=worker` (per clip in the workers) against `device` (workers only
+  decode; the batch is augmented in the training process, here on the CPU, so its CPU cost is
+  counted in full: on a GPU only the kernel launches remain on the CPU). CPU time per clip =
+  user + system seconds of the process and its finished workers over the run, start-up included.
+- DALI on VP9 files (what its CPU operators decode): the batched pipeline against the per-video
+  decoder, in DataLoader workers and in the main process (how it runs when CUDA is present).
 """
 from __future__ import annotations
 
 import json
 import multiprocessing
 import os
+import resource
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
@@ -30,7 +39,10 @@ from av.video.reformatter import VideoReformatter
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 from tqdm import tqdm
 
+from videosce.data.dali_loader import DALIClipLoader
 from videosce.data.datasets import VideoClipDataset, VideoRecord
+from videosce.data.device_augment import DeviceAugment, collate_deferred
+from videosce.data.transforms import TrainClipTransform
 from videosce.data.decoders import DecodeError, MissingDependencyError, get_decoder, probe_video
 from videosce.data.decoders.pyav import StreamIndex, stream_index
 from videosce.data.samplers import clip_span, random_clips
@@ -50,6 +62,7 @@ class VideoSetSpec:
     width: int = 320
     height: int = 240
     gop: int = 50
+    codec: str = "h264"  # h264 (libx264, .mp4) | vp9 (libvpx-vp9, .webm: DALI's CPU operators decode it)
 
 
 @dataclass(frozen=True)
@@ -74,9 +87,11 @@ def _render(path: Path, spec: VideoSetSpec, seed: int) -> None:
     canvas = np.tile(tile, (2, 2, 1))
     vx, vy = rng.uniform(-3, 3, 2)
     partial = path.with_name(path.name + ".partial")
-    with av.open(str(partial), "w", format="mp4") as container:
+    with av.open(str(partial), "w", format="mp4" if spec.codec == "h264" else "webm") as container:
         options = {"g": str(spec.gop), "crf": "23", "threads": "1"}
-        stream = container.add_stream("libx264", rate=spec.fps, options=options)
+        if spec.codec == "vp9":
+            options.update({"crf": "32", "b:v": "0", "deadline": "realtime", "cpu-used": "8"})
+        stream = container.add_stream("libx264" if spec.codec == "h264" else "libvpx-vp9", rate=spec.fps, options=options)
         stream.width, stream.height, stream.pix_fmt = spec.width, spec.height, "yuv420p"
         for i in range(spec.seconds * spec.fps):
             x, y = int(i * vx) % spec.width, int(i * vy) % spec.height
@@ -91,19 +106,29 @@ def _render(path: Path, spec: VideoSetSpec, seed: int) -> None:
     os.replace(partial, path)
 
 
-def benchmark_videos(root: Path, spec: VideoSetSpec = VideoSetSpec(), progress: bool = True) -> List[Path]:
-    """The generated set under `root`/<spec>, made once and reused."""
-    root = root / f"{spec.num_videos}x{spec.seconds}s_{spec.width}x{spec.height}_{spec.fps}fps_gop{spec.gop}"
+def benchmark_videos(root: Path, spec: VideoSetSpec = VideoSetSpec(), progress: bool = True, processes: int = 1) -> List[Path]:
+    """The generated set under `root`/<spec>, made once (by `processes` processes) and reused."""
+    root = root / f"{spec.num_videos}x{spec.seconds}s_{spec.width}x{spec.height}_{spec.fps}fps_gop{spec.gop}{'' if spec.codec == 'h264' else '_' + spec.codec}"
     root.mkdir(parents=True, exist_ok=True)
-    paths = [root / f"bench_{i:03d}.mp4" for i in range(spec.num_videos)]
+    suffix = ".mp4" if spec.codec == "h264" else ".webm"
+    paths = [root / f"bench_{i:03d}{suffix}" for i in range(spec.num_videos)]
     marker = root / MARKER
     if marker.is_file() and json.loads(marker.read_text()) == asdict(spec) and all(p.is_file() for p in paths):
         return paths
     marker.unlink(missing_ok=True)
-    for i, path in enumerate(tqdm(paths, desc="benchmark videos", disable=not progress)):
-        _render(path, spec, i)
+    jobs = [(path, spec, i) for i, path in enumerate(paths)]
+    if processes > 1:
+        with multiprocessing.get_context("fork").Pool(processes) as pool:
+            list(tqdm(pool.imap_unordered(_render_job, jobs), total=len(jobs), desc="benchmark videos", disable=not progress))
+    else:
+        for job in tqdm(jobs, desc="benchmark videos", disable=not progress):
+            _render_job(job)
     marker.write_text(json.dumps(asdict(spec)))
     return paths
+
+
+def _render_job(job: Tuple[Path, VideoSetSpec, int]) -> None:
+    _render(*job)
 
 
 def rss_mb(pid: Optional[int] = None) -> float:
@@ -138,12 +163,16 @@ class _WithMemory(Dataset):
         return len(self.inner)
 
     def __getitem__(self, index: int):
-        clips, label, _ = self.inner[index]
-        return clips, label, os.getpid(), rss_mb()
+        clips, label, item = self.inner[index]
+        return clips, label, item, os.getpid(), rss_mb()
 
 
 class GopBoundDataset(Dataset):
-    """Same clips as VideoClipDataset, decoded with the least PyAV work: keyframe -> last frame per clip."""
+    """Same clips as VideoClipDataset, decoded with the least PyAV work: keyframe -> last frame per clip.
+
+    A file whose timestamps cannot name its frames (no unique pts, AVI with B-frames: `seekable`
+    False) can only be decoded by counting frames from the start, so its bound is one sequential
+    pass up to the last requested frame."""
 
     def __init__(self, paths: Sequence[Path], indexes: Dict[Path, StreamIndex], settings: Settings, transform: RandomCrop) -> None:
         self.paths, self.indexes, self.settings, self.transform = list(paths), indexes, settings, transform
@@ -156,6 +185,13 @@ class GopBoundDataset(Dataset):
         index = self.indexes[path]
         rng = np.random.default_rng([s.seed, item])
         clips = random_clips(index.num_frames, s.frames, s.stride, s.num_clips, rng)
+        wanted = {i for c in clips for i in c}
+        decode = self._seeking if index.seekable else self._counting
+        frames = decode(path, index, clips, wanted)
+        return [self.transform(torch.from_numpy(np.stack([frames[i] for i in c])), rng) for c in clips], 0, item, os.getpid(), rss_mb()
+
+    @staticmethod
+    def _seeking(path: Path, index: StreamIndex, clips: List[List[int]], wanted: set) -> Dict[int, np.ndarray]:
         ranges = sorted((int(np.searchsorted(index.keyframes, c[0], side="right")) - 1, c[-1]) for c in clips)
         merged: List[List[int]] = []
         for k, last in ranges:
@@ -163,7 +199,6 @@ class GopBoundDataset(Dataset):
                 merged[-1][1] = max(merged[-1][1], last)
             else:
                 merged.append([k, last])
-        wanted = {i for c in clips for i in c}
         frames: Dict[int, np.ndarray] = {}
         reformatter = VideoReformatter()  # the RGB conversion our PyAV backend uses
         with av.open(str(path)) as container:
@@ -176,7 +211,20 @@ class GopBoundDataset(Dataset):
                         frames[i] = reformatter.reformat(frame, format="rgb24").to_ndarray()
                     if i >= last:
                         break
-        return [self.transform(torch.from_numpy(np.stack([frames[i] for i in c])), rng) for c in clips], 0, os.getpid(), rss_mb()
+        return frames
+
+    @staticmethod
+    def _counting(path: Path, index: StreamIndex, clips: List[List[int]], wanted: set) -> Dict[int, np.ndarray]:
+        frames: Dict[int, np.ndarray] = {}
+        reformatter = VideoReformatter()
+        last = max(wanted)
+        with av.open(str(path)) as container:
+            for i, frame in enumerate(container.decode(container.streams.video[0])):
+                if i in wanted:
+                    frames[i] = reformatter.reformat(frame, format="rgb24").to_ndarray()
+                if i >= last:
+                    break
+        return frames
 
 
 class _PytorchvideoTransform:
@@ -217,6 +265,8 @@ class Run:
     seconds: float
     wait_seconds: float
     memory: Dict[int, List[float]] = field(default_factory=dict)  # worker pid -> RSS MB per batch
+    cpu_seconds: float = 0.0  # user + system, this process and its finished workers, whole run
+    cpu_clips: int = 0  # clips that CPU time paid for (the untimed first batch included)
 
     @property
     def clips_per_s(self) -> float:
@@ -226,25 +276,48 @@ class Run:
     def wait_share(self) -> float:
         return self.wait_seconds / self.seconds
 
+    @property
+    def cpu_ms_per_clip(self) -> float:
+        return 1000 * self.cpu_seconds / max(self.cpu_clips, 1)
+
 
 def per_repeat_ratios(runs: Sequence[Run], baseline: Sequence[Run]) -> List[float]:
     """clips/s over the baseline's clips/s of the same repeat."""
     return [r.clips_per_s / b.clips_per_s for r, b in zip(runs, baseline)]
 
 
-def time_loader(loader: Iterable, step_ms: float) -> Run:
-    """Iterate the loader once; the clock starts when the first batch arrives."""
+def cpu_seconds() -> float:
+    """User + system CPU of this process (all threads) and of its children that have exited."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _batch_clips(batch) -> int:
+    """Videos x clips per video of a batch: pytorchvideo's dict, or (views, labels, indices[, pids, rss])."""
+    if isinstance(batch, dict):
+        return len(batch["pid"]) * len(batch["video"])
+    return len(batch[2]) * len(batch[0])
+
+
+def time_loader(loader: Iterable, step_ms: float, finish: Optional[Callable] = None) -> Run:
+    """Iterate the loader once; the clock starts when the first batch arrives. `finish(views)` runs
+    on each batch in this process as the training step would (the device augmentation)."""
     clips, waited, memory = 0, 0.0, {}
+    cpu_start = cpu_seconds()
     iterator = iter(loader)
     first = next(iterator)
     start = time.perf_counter()
-    batch = first
+    batch, all_clips = first, 0
     while True:
-        pids, rss = (batch["pid"], batch["rss"]) if isinstance(batch, dict) else (batch[2], batch[3])
-        for pid, mb in zip(pids.tolist(), rss.tolist()):
-            memory.setdefault(pid, []).append(mb)
+        if isinstance(batch, dict) or len(batch) == 5:
+            pids, rss = (batch["pid"], batch["rss"]) if isinstance(batch, dict) else (batch[3], batch[4])
+            for pid, mb in zip(pids.tolist(), rss.tolist()):
+                memory.setdefault(pid, []).append(mb)
+        if finish is not None:
+            finish(batch[0])
+        all_clips += _batch_clips(batch)
         if batch is not first:
-            clips += len(pids) * len(batch["video"] if isinstance(batch, dict) else batch[0])
+            clips += _batch_clips(batch)
         if step_ms:
             time.sleep(step_ms / 1000)
         before = time.perf_counter()
@@ -253,7 +326,18 @@ def time_loader(loader: Iterable, step_ms: float) -> Run:
         except StopIteration:
             break
         waited += time.perf_counter() - before
-    return Run(clips, time.perf_counter() - start, waited, memory)
+    seconds = time.perf_counter() - start
+    del iterator  # DataLoader workers have exited (and count in RUSAGE_CHILDREN) once it is exhausted
+    return Run(clips, seconds, waited, memory, cpu_seconds() - cpu_start, all_clips)
+
+
+Pipeline = Tuple[Iterable, Optional[Callable]]  # batches, and what the step does to them first (device augmentation)
+
+
+def recipe_transforms(crop: int) -> List[TrainClipTransform]:
+    """The SCE video recipe's two view transforms (docs/recipes.md): random resized crop, flip, colour
+    jitter 0.8, grayscale 0.2, blur p 1.0 / 0.1, solarize p 0 / 0.2, temporal difference p 0.2."""
+    return [TrainClipTransform(crop, blur_p=blur, solarize_p=solarize, temporal_difference_p=0.2) for blur, solarize in ((1.0, 0.0), (0.1, 0.2))]
 
 
 class Benchmark:
@@ -274,6 +358,30 @@ class Benchmark:
         dataset = VideoClipDataset(records, self.transform, s.frames, s.stride, s.num_clips, train=True, decoder=decoder, seed=s.seed)
         sampler = RandomSampler(dataset, replacement=True, num_samples=self._items(clips), generator=torch.Generator().manual_seed(s.seed))
         return DataLoader(_WithMemory(dataset), batch_size=s.batch_videos, num_workers=s.workers, sampler=sampler)
+
+    def _sampler(self, dataset: Dataset, clips: int) -> RandomSampler:
+        return RandomSampler(dataset, replacement=True, num_samples=self._items(clips), generator=torch.Generator().manual_seed(self.settings.seed))
+
+    def augmented(self, decoder: str, clips: int, augment_on: str, workers: Optional[int] = None) -> Pipeline:
+        """The SCE recipe's views through a DataLoader; with augment_on=device, the batched augmentation after it."""
+        s = self.settings
+        records = [VideoRecord(p, 0) for p in self.paths]
+        dataset = VideoClipDataset(records, recipe_transforms(s.crop), s.frames, s.stride, s.num_clips, train=True, decoder=decoder,
+                                   seed=s.seed, augment_on=augment_on)
+        device = augment_on == "device"
+        loader = DataLoader(dataset, batch_size=s.batch_videos, num_workers=s.workers if workers is None else workers,
+                            sampler=self._sampler(dataset, clips), collate_fn=collate_deferred if device else None)
+        return loader, DeviceAugment(dataset.transforms, torch.device("cpu")) if device else None
+
+    def dali_batched(self, clips: int, augment_on: str) -> Pipeline:
+        """The batched DALI loader (one pipeline, `workers` threads) on the recipe's views."""
+        s = self.settings
+        records = [VideoRecord(p, 0) for p in self.paths]
+        dataset = VideoClipDataset(records, recipe_transforms(s.crop), s.frames, s.stride, s.num_clips, train=True, decoder="dali",
+                                   seed=s.seed, augment_on=augment_on)
+        loader = DALIClipLoader(dataset, s.batch_videos, torch.device("cpu"), prefetch=2, num_threads=max(s.workers, 1))
+        finish = DeviceAugment(dataset.transforms, torch.device("cpu")) if augment_on == "device" else None
+        return loader.epoch(self._sampler(dataset, clips)), finish
 
     def gop_bound(self, clips: int) -> DataLoader:
         s = self.settings
@@ -373,3 +481,65 @@ def run_benchmark(paths: Sequence[Path], settings: Settings, decoders: Sequence[
             log(_memory_line(f"videosce {decoder}", long_run))
     return runs
 
+
+
+def _log_cpu_table(runs: Dict[str, List[Run]], log: Callable[[str], None]) -> None:
+    """Median clips/s and CPU ms per clip per pipeline, each against the first row (per repeat: medians of the paired ratios)."""
+    first = next(iter(runs))
+    log(f"\n{'pipeline':<52}{'clips/s':>9}{'CPU ms/clip':>13}{'data wait':>11}{'clips/s vs row 1':>18}{'CPU vs row 1':>14}")
+    for name, rs in runs.items():
+        speed = statistics.median(per_repeat_ratios(rs, runs[first]))
+        cpu = statistics.median(r.cpu_ms_per_clip / b.cpu_ms_per_clip for r, b in zip(rs, runs[first]))
+        log(f"{name:<52}{statistics.median(r.clips_per_s for r in rs):>9.1f}{statistics.median(r.cpu_ms_per_clip for r in rs):>13.1f}"
+            f"{statistics.median(r.wait_share for r in rs):>10.0%}{speed:>17.2f}x{cpu:>13.2f}x")
+
+
+def _interleaved(pipelines: Dict[str, Callable[[int], Pipeline]], settings: Settings, log: Callable[[str], None]) -> Dict[str, List[Run]]:
+    runs: Dict[str, List[Run]] = {name: [] for name in pipelines}
+    for repeat in range(settings.repeats):
+        for name, make in pipelines.items():
+            loader, finish = make(settings.clips_per_run)
+            runs[name].append(time_loader(loader, settings.step_ms, finish))
+            log(f"  repeat {repeat + 1}: {name:<50} {runs[name][-1].clips_per_s:7.1f} clips/s {runs[name][-1].cpu_ms_per_clip:7.1f} CPU ms/clip")
+    return runs
+
+
+def run_device_benchmark(h264: Sequence[Path], vp9: Sequence[Path], settings: Settings, log: Callable[[str], None] = print) -> Dict[str, Dict[str, List[Run]]]:
+    """The device-side pipelines with the SCE recipe's augmentation, interleaved repeats, two tables:
+    worker vs batched device augmentation (PyAV on `h264`), and the batched DALI pipeline vs the
+    per-video DALI decoder (VP9 `vp9`; skipped without DALI). Empty `h264` or `vp9` skips its table."""
+    s = settings
+    tables: Dict[str, Dict[str, List[Run]]] = {}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the training process augments with one intra-op thread, as a DataLoader worker does
+    try:
+        _device_tables(h264, vp9, s, tables, log)
+    finally:
+        torch.set_num_threads(threads)
+    return tables
+
+
+def _device_tables(h264: Sequence[Path], vp9: Sequence[Path], s: Settings, tables: Dict[str, Dict[str, List[Run]]], log: Callable[[str], None]) -> None:
+    log(f"\ndevice-side pipelines: SCE recipe augmentation, {s.workers} workers (DALI: threads), batches of {s.batch_videos} videos x "
+        f"{s.num_clips} clips of {s.frames} frames (stride {s.stride}), crop {s.crop}, step {s.step_ms:g} ms; {s.repeats} repeats x {s.clips_per_run} clips")
+    if h264 and s.repeats:
+        bench = Benchmark(h264, s)
+        log(f"augmentation: worker vs device, PyAV on {len(h264)} H.264 videos (device = batched, run here on the CPU in the training process)")
+        tables["augmentation"] = _interleaved({
+            "pyav, worker augmentation": lambda c: bench.augmented("pyav", c, "worker"),
+            "pyav, device augmentation (batched, on the CPU)": lambda c: bench.augmented("pyav", c, "device"),
+        }, s, log)
+        _log_cpu_table(tables["augmentation"], log)
+    usable, skipped = usable_decoders(["dali"], vp9[0]) if vp9 else ([], {})
+    for name, reason in skipped.items():
+        log(f"  skipped {name}: {reason}")
+    if usable and s.repeats:
+        bench = Benchmark(vp9, s)
+        log(f"\nDALI on {len(vp9)} VP9 videos (CPU operators): batched pipeline vs the per-video decoder")
+        tables["dali"] = _interleaved({
+            f"DALI per video, {s.workers} DataLoader workers": lambda c: bench.augmented("dali", c, "worker"),
+            "DALI per video, main process (as with CUDA)": lambda c: bench.augmented("dali", c, "worker", workers=0),
+            f"DALI batched, {s.workers} threads, worker augmentation": lambda c: bench.dali_batched(c, "worker"),
+            f"DALI batched, {s.workers} threads, device augmentation": lambda c: bench.dali_batched(c, "device"),
+        }, s, log)
+        _log_cpu_table(tables["dali"], log)

@@ -30,8 +30,7 @@ from typing import Any, Iterator, List, NamedTuple, Optional, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Sampler
-from torch.utils.data._utils.collate import default_collate
+from torch.utils.data import Sampler, default_collate
 
 from .datasets import ClipPlan, VideoClipDataset
 from .decoders.base import DecodeError, check_file, import_optional, run_with_deadline

@@ -22,6 +22,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.utils.data import default_collate
 
 from .transforms import ClipParams, FramePairs, TrainClipTransform, temporal_difference
 
@@ -58,13 +59,11 @@ def stack_segments(raws: Sequence[RawClip]) -> RawClip:
 
 
 def _pad_stack(frames: Sequence[torch.Tensor], height: int, width: int) -> torch.Tensor:
-    """(…,H_i,W_i,3) tensors -> one (N,…,height,width,3) tensor, zero-padded at the bottom and right."""
-    if all(f.shape[-3:-1] == (height, width) for f in frames):
-        return torch.stack(list(frames))
-    out = frames[0].new_zeros((len(frames), *frames[0].shape[:-3], height, width, 3))
-    for i, f in enumerate(frames):
-        out[i, ..., : f.shape[-3], : f.shape[-2], :] = f
-    return out
+    """(…,H_i,W_i,3) uint8 tensors -> one (N,…,height,width,3) tensor, zero-padded at the bottom and
+    right; stacked by torch's default_collate, which writes straight into shared memory in a
+    DataLoader worker (no second copy on the way to the training process)."""
+    padded = [f if f.shape[-3:-1] == (height, width) else F.pad(f, (0, 0, 0, width - f.shape[-2], 0, height - f.shape[-3])) for f in frames]
+    return default_collate(padded)
 
 
 @dataclass
@@ -151,7 +150,7 @@ def collate_deferred(items: Sequence[Tuple[List[RawClip], int, int]]) -> Tuple[L
 
 def _luma(x: torch.Tensor) -> torch.Tensor:
     r, g, b = x.unbind(dim=-3)
-    return (r * LUMA[0] + g * LUMA[1] + b * LUMA[2]).unsqueeze(-3)
+    return r.mul(LUMA[0]).add_(g, alpha=LUMA[1]).add_(b, alpha=LUMA[2]).unsqueeze(-3)
 
 
 def _per_sample(f: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -160,7 +159,7 @@ def _per_sample(f: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 def _blend(x: torch.Tensor, other: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     f = _per_sample(f, x)
-    return (x * f + other * (1.0 - f)).clamp_(0.0, 1.0)
+    return x.mul(f).add_(other * (1.0 - f)).clamp_(0.0, 1.0)
 
 
 def adjust_brightness(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
@@ -177,21 +176,19 @@ def adjust_saturation(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
 
 
 def adjust_hue(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-    """Rotate the hue by f turns: RGB -> HSV, h + f mod 1, HSV -> RGB (the sector formula
-    c_n = v - v s clamp(min(k, 4 - k), 0, 1), k = (n + 6h) mod 6, n = 5, 3, 1 for r, g, b)."""
+    """Rotate the hue by f turns, keeping HSV's value v and saturation s: with chroma c = v - min
+    (= s v) and h6 the hue in sextants, channel n (5, 3, 1 for r, g, b) is
+    v - c clamp(min(k, 4 - k), 0, 1), k = (n + h6 + 6 f) mod 6 (the sector formula of HSV -> RGB)."""
     r, g, b = x.unbind(dim=-3)
-    value, _ = x.max(dim=-3)
-    chroma = value - x.min(dim=-3).values
-    safe = torch.where(chroma > 0, chroma, torch.ones_like(chroma))
-    hue = torch.where(value == r, ((g - b) / safe) % 6.0, torch.where(value == g, (b - r) / safe + 2.0, (r - g) / safe + 4.0))
-    hue = torch.where(chroma > 0, hue / 6.0, torch.zeros_like(hue))
-    saturation = torch.where(value > 0, chroma / torch.where(value > 0, value, torch.ones_like(value)), torch.zeros_like(value))
-    hue = (hue + _per_sample(f, hue)) % 1.0
+    low, value = torch.aminmax(x, dim=-3)
+    chroma = value - low
+    inverse = chroma.reciprocal().masked_fill_(chroma == 0, 0.0)  # grey pixels: any hue, no change
+    sextant = torch.where(value == r, (g - b) * inverse, torch.where(value == g, (b - r) * inverse + 2.0, (r - g) * inverse + 4.0))
+    sextant = sextant.unsqueeze(-3) + 6.0 * _per_sample(f, x)
     n = torch.tensor([5.0, 3.0, 1.0], dtype=x.dtype, device=x.device).view(3, 1, 1)
-    k = (n + 6.0 * hue.unsqueeze(-3)) % 6.0
+    k = (sextant + n).remainder_(6.0)
     amount = torch.minimum(k, 4.0 - k).clamp_(0.0, 1.0)
-    v, s = value.unsqueeze(-3), saturation.unsqueeze(-3)
-    return v - v * s * amount
+    return value.unsqueeze(-3) - chroma.unsqueeze(-3) * amount
 
 
 JITTER = (adjust_brightness, adjust_contrast, adjust_saturation, adjust_hue)  # the order of transforms.JITTER_OPS
@@ -250,11 +247,11 @@ class BatchClipAugment:
 
     @staticmethod
     def _on(batch: ClipBatch, group: str, x: torch.Tensor, op) -> torch.Tensor:
-        """x with `op(x[rows], factors[rows])` written back at the rows of `group`."""
+        """x with `op(x[rows], factors[rows])` written back (in place) at the rows of `group`."""
         rows = batch.rows(group)
         if rows is None:
             return x
-        return x.index_copy(0, rows, op(x.index_select(0, rows), batch.factors.index_select(0, rows)))
+        return x.index_copy_(0, rows, op(x.index_select(0, rows), batch.factors.index_select(0, rows)))
 
 
 class DeviceAugment:
