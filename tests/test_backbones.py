@@ -315,8 +315,9 @@ def test_backbone_stats_and_tables():
 
 
 def test_sync_bn_conversion_keeps_weights_and_outputs():
+    """The Trainer's trainer.sync_bn conversion keeps state_dict keys (checkpoints load both ways) and outputs."""
     plain = create_backbone("r3d_tiny")
-    synced = build_backbone("r3d_tiny", sync_bn=True)
+    synced = nn.SyncBatchNorm.convert_sync_batchnorm(create_backbone("r3d_tiny"))
     num_bn = sum(isinstance(m, nn.BatchNorm3d) for m in plain.modules())
     assert num_bn > 0 and sum(isinstance(m, nn.SyncBatchNorm) for m in synced.modules()) == num_bn
     assert not any(isinstance(m, nn.BatchNorm3d) for m in synced.modules())
@@ -327,14 +328,19 @@ def test_sync_bn_conversion_keeps_weights_and_outputs():
         assert torch.allclose(synced.train()(x), plain.train()(x), atol=1e-5)  # one process: plain BN
 
 
-def test_channels_last_3d():
+def test_channels_last_3d_converts_weights_and_inputs():
     model = build_backbone("r3d_tiny", channels_last=True).eval()
     assert all(p.is_contiguous(memory_format=torch.channels_last_3d) for p in model.parameters() if p.ndim == 5)
     reference = create_backbone("r3d_tiny").eval()
     reference.load_state_dict(model.state_dict())
-    x = tiny_clip("r3d_tiny")
+    x = tiny_clip("r3d_tiny")  # contiguous (NCDHW), as the loaders yield it
+    seen = []
+    first_conv = next(m for m in model.modules() if isinstance(m, nn.Conv3d))
+    first_conv.register_forward_pre_hook(lambda module, args: seen.append(args[0].is_contiguous(memory_format=torch.channels_last_3d)))
+    assert not x.is_contiguous(memory_format=torch.channels_last_3d)
     with torch.no_grad():
-        assert torch.allclose(model(x.contiguous(memory_format=torch.channels_last_3d)), reference(x), atol=1e-5)
+        assert torch.allclose(model(x), reference(x), atol=1e-5)
+    assert seen == [True]
 
 
 @pytest.mark.slow  # ~30 s: inductor compiles C++ kernels with gcc

@@ -61,13 +61,14 @@ class VideoBackbone(nn.Module):
 
     num_features: int
     reference_head_keys: Tuple[str, ...] = ()
+    memory_format: torch.memory_format = torch.contiguous_format  # of the input clips `forward` passes on (build_backbone)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B,3,T,H,W) -> last feature map (B,num_features,T',H',W')."""
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_features(x).mean(dim=(2, 3, 4))
+        return self.forward_features(x.contiguous(memory_format=self.memory_format)).mean(dim=(2, 3, 4))
 
 
 class BlockNet(VideoBackbone):
