@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from videosce.config import load_config
-from videosce.data.check import REPORT_FILE, check_dataset, check_video
+from videosce.data.check import check_dataset, check_video
+from videosce.jobs.check_dataset import REPORT_FILE
 from videosce.data.demo import make_demo_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,7 +52,7 @@ def test_tool_reports_bad_files_and_exits_1(dataset: Path, tmp_path: Path) -> No
 
 def test_clean_dataset_in_process(demo_root: Path, tmp_path: Path) -> None:
     cfg = load_config(CONFIG, overrides(demo_root, tmp_path, 0))
-    report = check_dataset(cfg, progress=False)
+    report = check_dataset(cfg.data, progress=False)
     assert not report.bad and len(report.checks) == 60 and not report.warnings
     assert "1 distinct" in report.format()
 

@@ -58,12 +58,12 @@ def test_contract_keys_exist():
 
 
 def test_shipped_configs_load():
-    from pathlib import Path
-
-    from videosce.eval.ablation import load_ablation_config
+    """Each with the rules of its job (configs/<job>/), evaluation settings included."""
+    from videosce.config import load_ablation_config
+    from videosce.jobs.ablate import check_configs
 
     for path in sorted((Path(__file__).parents[1] / "configs").rglob("*.yaml")):
-        load_ablation_config(path) if path.parent.name == "ablate" else load_config(path)
+        check_configs(load_ablation_config(path)) if path.parent.name == "ablate" else load_config(path, job=path.parent.name)
 
 
 # ---- config names: a bare recipe name resolves to configs/<job>/ (every tool); an exact path wins

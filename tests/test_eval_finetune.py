@@ -10,7 +10,8 @@ from videosce.config import ConfigError, load_config
 from videosce.data.transforms import EvalClipTransform
 from videosce.eval import classification_report, mean_std
 from videosce.eval.features import collate_views
-from videosce.eval.report import markdown_table, over_splits
+from videosce.eval.report import markdown_table
+from videosce.jobs.common import over_splits
 from helpers import run_tool
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,15 +86,15 @@ def test_split_all_is_a_valid_split_and_others_are_not():
 def test_over_splits_runs_each_split_and_reports_mean_std():
     seen = []
 
-    def run(cfg, sub):
-        seen.append((cfg.data.split, sub))
-        return {"top1": [70.0, 72.0, 77.0][cfg.data.split - 1]}
+    def run(data, sub):
+        seen.append((data.split, sub))
+        return {"top1": [70.0, 72.0, 77.0][data.split - 1]}
 
-    result = over_splits(load_config(None, REQUIRED + ["data.split=all"]), run)
+    result = over_splits(load_config(None, REQUIRED + ["data.split=all"]).data, run)
     assert seen == [(1, "split1"), (2, "split2"), (3, "split3")]
     assert result["top1"] == pytest.approx(73.0) and result["splits"]["split3"] == {"top1": 77.0}
     assert "73.00 ± 3.61" in markdown_table({"random": result})
-    assert over_splits(load_config(None, REQUIRED + ["data.split=2"]), run) == {"top1": 72.0}
+    assert over_splits(load_config(None, REQUIRED + ["data.split=2"]).data, run) == {"top1": 72.0}
 
 
 def test_finetune_three_crops_end_to_end(demo_root, tmp_path):

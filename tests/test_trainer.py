@@ -39,6 +39,11 @@ def toy_cfg(tmp_path, **overrides):
     return load_config(None, items + [f"{k}={v}" for k, v in overrides.items()])
 
 
+def trainer(cfg):
+    """A Trainer as a job builds one: its two sections plus the run's explicit settings."""
+    return Trainer(cfg.trainer, cfg.optim, device=torch.device("cpu"), output_dir=cfg.output_dir, seed=cfg.seed, resume=cfg.resume)
+
+
 def test_warmup_cosine_shape():
     assert warmup_cosine(0, 100, 10, 1.0) == 0.1
     assert warmup_cosine(9, 100, 10, 1.0) == 1.0
@@ -49,7 +54,7 @@ def test_warmup_cosine_shape():
 
 def test_resume_continues_step_count_and_matches_uninterrupted(tmp_path):
     torch.manual_seed(0)
-    full = Trainer(toy_cfg(tmp_path / "full", **{"trainer.max_epochs": 4})).fit(Regressor(), Points())
+    full = trainer(toy_cfg(tmp_path / "full", **{"trainer.max_epochs": 4})).fit(Regressor(), Points())
     torch.manual_seed(0)
     epochs_done = []
 
@@ -59,11 +64,11 @@ def test_resume_continues_step_count_and_matches_uninterrupted(tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        Trainer(toy_cfg(tmp_path / "part", **{"trainer.max_epochs": 4})).fit(Regressor(), Points(), [crash_after_two_epochs])
+        trainer(toy_cfg(tmp_path / "part", **{"trainer.max_epochs": 4})).fit(Regressor(), Points(), [crash_after_two_epochs])
     first = load_checkpoint(tmp_path / "part" / "checkpoints" / "last.ckpt")
     assert first["global_step"] == 8 and first["epoch"] == 2  # the third epoch crashed before its save
     resumed_model = Regressor()
-    Trainer(toy_cfg(tmp_path / "part", **{"trainer.max_epochs": 4, "resume": "auto"})).fit(resumed_model, Points())
+    trainer(toy_cfg(tmp_path / "part", **{"trainer.max_epochs": 4, "resume": "auto"})).fit(resumed_model, Points())
     last = load_checkpoint(tmp_path / "part" / "checkpoints" / "last.ckpt")
     assert last["global_step"] == 16 and resumed_model.ema_calls == 8
     for a, b in zip(full.parameters(), resumed_model.parameters()):
@@ -73,7 +78,7 @@ def test_resume_continues_step_count_and_matches_uninterrupted(tmp_path):
 
 
 def test_checkpoint_write_is_atomic_and_pruned(tmp_path):
-    Trainer(toy_cfg(tmp_path, **{"trainer.max_epochs": 5, "trainer.keep_last_k": 2})).fit(Regressor(), Points())
+    trainer(toy_cfg(tmp_path, **{"trainer.max_epochs": 5, "trainer.keep_last_k": 2})).fit(Regressor(), Points())
     names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
     assert names == ["best.ckpt", "epoch-0004.ckpt", "epoch-0005.ckpt", "last.ckpt"]
     save_checkpoint({"x": torch.ones(1)}, tmp_path / "a.ckpt")
@@ -82,6 +87,6 @@ def test_checkpoint_write_is_atomic_and_pruned(tmp_path):
 
 @pytest.mark.parametrize("precision", ["bf16", "16"])
 def test_mixed_precision_trains_on_cpu(tmp_path, precision):
-    model = Trainer(toy_cfg(tmp_path, **{"trainer.max_epochs": 1, "trainer.precision": precision})).fit(Regressor(), Points())
+    model = trainer(toy_cfg(tmp_path, **{"trainer.max_epochs": 1, "trainer.precision": precision})).fit(Regressor(), Points())
     assert all(torch.isfinite(p).all() for p in model.parameters())
     assert load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")["global_step"] == 4

@@ -1,19 +1,19 @@
-"""Datasets from config: the one place that turns `data.*` into a VideoClipDataset."""
+"""Datasets from config: the one place that turns the `data` section (plus what the job passes
+explicitly: normalisation, seed, bad-video log) into a VideoClipDataset, and its DataLoader options."""
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict
 
 import torch
-from omegaconf import DictConfig
 
-from videosce.config import ConfigError, with_values
+from videosce.choices import ClipGapDist
 from videosce.models import backbone_info
 
 from .datasets import VideoClipDataset, VideoIndex
 from .samplers import ClipGap
-from .transforms import EvalClipTransform, TrainClipTransform
+from .transforms import EvalClipTransform, Normalization, TrainClipTransform
 
 BAD_VIDEO_LOG = "bad_videos.txt"
 GPU_DECODERS = ("dali",)  # decode to CUDA tensors when a GPU is present (DALIDecoder picks NVDEC)
@@ -35,68 +35,59 @@ def loader_options(decoder: str, num_workers: int, device: torch.device) -> Dict
     return {"num_workers": num_workers, "pin_memory": device.type == "cuda"}
 
 
-def video_checks(cfg, stage: str) -> Dict[str, Any]:
+def video_checks(data_cfg, *, bad_video_log: Path, stage: str) -> Dict[str, Any]:
     """What every config-built dataset does about bad files: decoder and deadline, the frame-size
     limit, the truncated-video policy, the shared bad-video log and the fraction that stops the run."""
-    data = cfg.data
+    d = data_cfg
     return {
-        "decoder": data.decoder, "decode_timeout_s": data.decode_timeout_s, "max_pixels": data.max_pixels,
-        "truncated": data.truncated, "bad_video_log": Path(cfg.output_dir) / BAD_VIDEO_LOG, "stage": stage,
-        "max_bad_fraction": data.max_bad_fraction,
+        "decoder": d.decoder, "decode_timeout_s": d.decode_timeout_s, "max_pixels": d.max_pixels,
+        "truncated": d.truncated, "bad_video_log": bad_video_log, "stage": stage, "max_bad_fraction": d.max_bad_fraction,
     }
-def clip_normalization(cfg) -> Tuple[List[float], List[float]]:
-    """(mean, std) every transform normalises clips with: data.mean / data.std, or the backbone's registry default.
-
-    Evaluation tools set them to what the checkpoint was trained with (engine/run.py `eval_backbones`)."""
-    info = backbone_info(cfg.model.backbone)
-    mean = info["mean"] if cfg.data.mean is None else cfg.data.mean
-    std = info["std"] if cfg.data.std is None else cfg.data.std
-    return [float(v) for v in mean], [float(v) for v in std]
 
 
-def with_clip_normalization(cfg: DictConfig) -> DictConfig:
-    """`cfg` with data.mean / data.std explicit (`clip_normalization`), so a run's saved config and
-    checkpoints record how its clips were normalised."""
-    mean, std = clip_normalization(cfg)
-    return with_values(cfg, {"data.mean": mean, "data.std": std})
+def clip_normalization(data_cfg, backbone: str) -> Normalization:
+    """What every transform normalises clips with: data.mean / data.std, or the `backbone` registry entry's default.
+
+    Evaluation jobs use what the checkpoint was trained with instead (videosce/jobs/common.py)."""
+    info = backbone_info(backbone)
+    mean = info["mean"] if data_cfg.mean is None else data_cfg.mean
+    std = info["std"] if data_cfg.std is None else data_cfg.std
+    return Normalization(tuple(float(v) for v in mean), tuple(float(v) for v in std))
 
 
-def build_train_dataset(cfg, index: VideoIndex, num_clips: int) -> VideoClipDataset:
+def build_train_dataset(
+    data_cfg, index: VideoIndex, *, num_clips: int, normalization: Normalization, seed: int, bad_video_log: Path, segments: int = 0
+) -> VideoClipDataset:
     """Random clips with clip-consistent augmentation: `num_clips` views per video; `data.clip_gap*`
-    set the distance between their starts, `method.vclr.segments` makes each view S clips (VCLR)."""
-    data = cfg.data
+    set the distance between their starts; `segments` > 0 makes each view S clips (VCLR,
+    `method.vclr.segments`). `seed` makes every draw a function of (seed, epoch, video)."""
+    data = data_cfg
     gap = None
-    if data.clip_gap_dist != "off":
+    if data.clip_gap_dist != ClipGapDist.off:
         low, high = data.clip_gap if data.clip_gap is not None else (0.0, float("inf"))
         gap = ClipGap(low, high, data.clip_gap_dist, data.clip_gap_c)
-    mean, std = clip_normalization(cfg)
     transforms = [
         TrainClipTransform(
             data.size, scale=data.crop_scale, ratio=data.crop_ratio, jitter=data.color_jitter,
             jitter_p=data.color_jitter_p, grayscale_p=data.grayscale_p,
             blur_p=data.blur_p[view % len(data.blur_p)], solarize_p=data.solarize_p[view % len(data.solarize_p)],
-            temporal_difference_p=data.temporal_difference_p, mean=mean, std=std, short_side=data.train_short_side,
+            temporal_difference_p=data.temporal_difference_p, mean=normalization.mean, std=normalization.std, short_side=data.train_short_side,
         )
         for view in range(num_clips)
     ]
     return VideoClipDataset(
-        index.records, transforms, data.frames, data.stride, num_clips, train=True, seed=cfg.seed,
-        clip_duration=data.clip_duration, clip_gap=gap, segments=cfg.method.vclr.segments, **video_checks(cfg, "train"),
+        index.records, transforms, data.frames, data.stride, num_clips, train=True, seed=seed,
+        clip_duration=data.clip_duration, clip_gap=gap, segments=segments, **video_checks(data, bad_video_log=bad_video_log, stage="train"),
     )
 
 
-def build_eval_dataset(cfg, index: VideoIndex) -> VideoClipDataset:
+def build_eval_dataset(data_cfg, eval_cfg, index: VideoIndex, *, normalization: Normalization, bad_video_log: Path) -> VideoClipDataset:
     """`data.eval_clips` uniformly spaced clips per video, each cut into `eval.num_crops` crops of
-    `eval.crop_size` (default `data.size`): items hold (K,3,T,S,S), or (K,num_crops,3,T,S,S) clips."""
-    data, ev = cfg.data, cfg.eval
-    size = ev.crop_size or data.size
-    if ev.num_crops < 1:
-        raise ConfigError(f"bad value for config key 'eval.num_crops': {ev.num_crops} must be >= 1")
-    if data.eval_short_side < size:
-        raise ConfigError(f"data.eval_short_side={data.eval_short_side} must be >= the test crop size {size} (eval.crop_size or data.size)")
-    mean, std = clip_normalization(cfg)
-    transform = EvalClipTransform(size, data.eval_short_side, mean=mean, std=std, num_crops=ev.num_crops)
+    `eval.crop_size` (default `data.size`): items hold (K,3,T,S,S), or (K,num_crops,3,T,S,S) clips.
+    Deterministic: the same views for every run."""
+    data, ev = data_cfg, eval_cfg
+    transform = EvalClipTransform(ev.crop_size or data.size, data.eval_short_side, mean=normalization.mean, std=normalization.std, num_crops=ev.num_crops)
     return VideoClipDataset(
-        index.records, transform, data.frames, data.stride, data.eval_clips, train=False, seed=cfg.seed,
-        clip_duration=data.clip_duration, **video_checks(cfg, "eval"),
+        index.records, transform, data.frames, data.stride, data.eval_clips, train=False,
+        clip_duration=data.clip_duration, **video_checks(data, bad_video_log=bad_video_log, stage="eval"),
     )

@@ -16,7 +16,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import partial
 from multiprocessing import Pool
-from pathlib import Path
 from typing import Iterator, List, Optional, Sequence, Tuple
 
 from omegaconf import DictConfig
@@ -25,7 +24,6 @@ from tqdm import tqdm
 from videosce.data.datasets import SUBSETS, read_index, shown
 from videosce.data.decoders import DecodeError, VideoInfo, decode_frames, probe_video
 
-REPORT_FILE = "check_dataset.txt"
 TOP_RESOLUTIONS = 10
 
 
@@ -151,22 +149,9 @@ def _run_checks(paths: List[str], backend: str, timeout_s: Optional[float], max_
         yield from pool.imap_unordered(check, paths, chunksize=4)
 
 
-def check_dataset(cfg: DictConfig, progress: bool = True) -> CheckReport:
-    """Scan every video of `cfg.data` with `data.num_workers` processes and a progress bar."""
-    paths, unlisted, warnings = dataset_paths(cfg.data)
-    checks = list(tqdm(_run_checks(paths, cfg.data.decoder, cfg.data.decode_timeout_s, cfg.data.max_pixels, cfg.data.num_workers),
+def check_dataset(data_cfg: DictConfig, progress: bool = True) -> CheckReport:
+    """Scan every video of the `data` section with `data.num_workers` processes and a progress bar."""
+    paths, unlisted, warnings = dataset_paths(data_cfg)
+    checks = list(tqdm(_run_checks(paths, data_cfg.decoder, data_cfg.decode_timeout_s, data_cfg.max_pixels, data_cfg.num_workers),
                        total=len(paths), desc="checking videos", unit="video", disable=not progress))
     return CheckReport(checks, warnings, unlisted)
-
-
-def run(cfg: DictConfig, progress: bool = True) -> int:
-    """Print the report, write it to <output_dir>/check_dataset.txt; exit code 1 if any listed video
-    is unreadable, cut short or cannot be read at all."""
-    report = check_dataset(cfg, progress)
-    text = report.format()
-    out = Path(cfg.output_dir) / REPORT_FILE
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text + "\n")
-    print(text)
-    print(f"report written to {out}")
-    return 0 if report.ok else 1

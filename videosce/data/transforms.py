@@ -7,12 +7,19 @@ augmentation is a function of (seed, epoch, index) and resuming reproduces it.
 from __future__ import annotations
 
 import math
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 import torchvision.transforms.v2.functional as TF
+
+
+class Normalization(NamedTuple):
+    """Per-channel statistics clips in [0, 1] are normalised with: (x - mean) / std."""
+
+    mean: Tuple[float, float, float]
+    std: Tuple[float, float, float]
 
 
 def to_float_frames(clip: torch.Tensor) -> torch.Tensor:

@@ -2,8 +2,9 @@
 
 A model here is an nn.Module whose `forward(inputs, labels)` returns a dict with a scalar
 "loss" (plus scalars to log), and which may define `after_optimizer_step(step, max_steps)`
-(the EMA update) returning more scalars. One process or many (torchrun/SLURM env) run the
-same code: data is sharded by DistributedSampler, the model wrapped in DDP.
+(the EMA update) returning more scalars. One process or many run the same code: the job joins
+the process group first (`videosce.utils.dist.setup`), then data is sharded by
+DistributedSampler and the model wrapped in DDP.
 """
 from __future__ import annotations
 
@@ -11,17 +12,15 @@ import logging
 import time
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence
 
 import torch
-from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
-from videosce.config import ConfigError
-from videosce.data.builders import loader_options
+from videosce.errors import ConfigError
 from videosce.schedules import warmup_cosine
 from videosce.utils import dist
 
@@ -30,15 +29,6 @@ from .logger import RunLogger
 from .optim import build_optimizer
 
 log = logging.getLogger(__name__)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"trainer.device={name} but no CUDA GPU is available; use trainer.device=cpu")
-    return device
 
 
 def to_device(batch: Any, device: torch.device) -> Any:
@@ -64,36 +54,48 @@ class ResumableSampler(DistributedSampler):
 
 
 class Trainer:
-    def __init__(self, cfg: DictConfig, output_dir: Optional[str | Path] = None, stream: str = "train") -> None:
-        self.cfg = cfg
-        self.output_dir = Path(output_dir or cfg.output_dir)
+    """Runs `fit` with the `trainer` and `optim` sections of a config and what the job passes explicitly.
+
+    device: this process's device (the job joined the process group before, `dist.setup`);
+    output_dir: where `<stream>.csv`, TensorBoard logs and `checkpoints/` go;
+    seed: the data order's seed (DistributedSampler); resume: None, "auto" or a checkpoint path;
+    loader_options: DataLoader keyword arguments for the dataset (num_workers, pin_memory), which
+      the job picks for its decoder (`videosce.data.builders.loader_options`);
+    run_config: the run's whole config as plain containers, recorded in every checkpoint so that
+      evaluation knows how the weights were trained (backbone, clip normalisation, frames).
+    """
+
+    def __init__(
+        self,
+        trainer_cfg,
+        optim_cfg,
+        *,
+        device: torch.device,
+        output_dir: str | Path,
+        seed: int = 0,
+        resume: Optional[str] = None,
+        stream: str = "train",
+        loader_options: Optional[Mapping[str, Any]] = None,
+        run_config: Optional[Mapping[str, Any]] = None,
+    ) -> None:
+        self.tcfg, self.ocfg = trainer_cfg, optim_cfg
+        self.device, self.seed, self.resume, self.stream = device, seed, resume, stream
+        self.output_dir = Path(output_dir)
         self.checkpoint_dir = self.output_dir / "checkpoints"
-        self.stream = stream
-        self.device = resolve_device(cfg.trainer.device)
-        dist.init_from_env(self.device)
-        if self.device.type == "cuda" and cfg.trainer.device == "auto":
-            self.device = torch.device("cuda", dist.get_local_rank())
-            torch.cuda.set_device(self.device)
+        self.loader_options = dict(loader_options or {})
+        self.run_config = dict(run_config or {})
         self.logger = RunLogger(self.output_dir, enabled=dist.is_main_process())
-        precision = cfg.trainer.precision
+        precision = trainer_cfg.precision
         self.autocast_dtype = {"bf16": torch.bfloat16, "16": torch.float16}.get(precision)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=precision == "16")
         self.best_loss = float("inf")
 
     def _loader(self, dataset: Dataset, sampler: ResumableSampler) -> DataLoader:
-        data = self.cfg.data
-        return DataLoader(
-            dataset,
-            batch_size=self.cfg.trainer.batch_size,
-            sampler=sampler,
-            drop_last=True,
-            persistent_workers=False,
-            **loader_options(data.decoder, data.num_workers, self.device),
-        )
+        return DataLoader(dataset, batch_size=self.tcfg.batch_size, sampler=sampler, drop_last=True, persistent_workers=False, **self.loader_options)
 
     def _prepare(self, model: nn.Module) -> nn.Module:
         """Move to the device, convert to SyncBN if asked, wrap in DDP when distributed."""
-        if self.cfg.trainer.sync_bn and dist.is_distributed():
+        if self.tcfg.sync_bn and dist.is_distributed():
             if self.device.type != "cuda":
                 raise ConfigError("trainer.sync_bn=true needs CUDA devices (torch's SyncBatchNorm has no CPU kernel)")
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -107,16 +109,16 @@ class Trainer:
         epoch_end_checks: Sequence[Callable[[], None]] = (),
         epoch_end_metrics: Optional[Callable[[int], Dict[str, float]]] = None,
     ) -> nn.Module:
-        """Train `model` on `dataset`; resumes from `cfg.resume`; returns the trained (unwrapped) model.
+        """Train `model` on `dataset`; resumes from `resume`; returns the trained (unwrapped) model.
 
         `epoch_end_checks` may stop the run (e.g. too many bad videos); `epoch_end_metrics(epoch)`
         returns scalars (e.g. an online kNN monitor) logged to `monitor.csv` by the main process.
         """
-        tcfg, ocfg = self.cfg.trainer, self.cfg.optim
+        tcfg, ocfg = self.tcfg, self.ocfg
         world, accumulate = dist.get_world_size(), tcfg.accumulate_grad_batches
         model = self._prepare(model)
         optimizer = build_optimizer(model, ocfg)
-        sampler = ResumableSampler(dataset, num_replicas=world, rank=dist.get_rank(), shuffle=True, seed=self.cfg.seed, drop_last=True)
+        sampler = ResumableSampler(dataset, num_replicas=world, rank=dist.get_rank(), shuffle=True, seed=self.seed, drop_last=True)
         steps_per_epoch = sampler.num_samples // (tcfg.batch_size * accumulate)
         if steps_per_epoch == 0:
             raise ConfigError(f"trainer.batch_size={tcfg.batch_size} x accumulate_grad_batches={accumulate} exceeds the {sampler.num_samples} videos per rank; lower it")
@@ -176,7 +178,7 @@ class Trainer:
 
     def _accumulate(self, wrapped: nn.Module, batches: Iterator, step: int) -> tuple[Dict[str, torch.Tensor], float]:
         """Forward/backward over `accumulate_grad_batches` batches; gradients sync on the last one only."""
-        accumulate = self.cfg.trainer.accumulate_grad_batches
+        accumulate = self.tcfg.accumulate_grad_batches
         totals: Dict[str, torch.Tensor] = {}
         data_time = 0.0
         for micro in range(accumulate):
@@ -204,7 +206,7 @@ class Trainer:
             "global_step": step,
             "best_loss": self.best_loss,
             "torch_rng": torch.get_rng_state(),
-            "config": OmegaConf.to_container(self.cfg, resolve=True),
+            "config": self.run_config,
         }
 
     def _save(self, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int, step: int, epoch_end: bool, epoch_loss: Optional[float] = None) -> None:
@@ -218,12 +220,12 @@ class Trainer:
         if improved:
             save_checkpoint(state, self.checkpoint_dir / BEST)
         save_checkpoint(state, self.checkpoint_dir / LAST)
-        if epoch_end and (epoch % self.cfg.trainer.save_every_n_epochs == 0 or epoch == self.cfg.trainer.max_epochs):
+        if epoch_end and (epoch % self.tcfg.save_every_n_epochs == 0 or epoch == self.tcfg.max_epochs):
             save_checkpoint(state, self.checkpoint_dir / f"epoch-{epoch:04d}.ckpt")
-            prune_epoch_checkpoints(self.checkpoint_dir, self.cfg.trainer.keep_last_k)
+            prune_epoch_checkpoints(self.checkpoint_dir, self.tcfg.keep_last_k)
 
     def _resume(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> int:
-        path = resolve_resume(self.cfg.resume, self.checkpoint_dir)
+        path = resolve_resume(self.resume, self.checkpoint_dir)
         if path is None:
             return 0
         state = load_checkpoint(path)

@@ -18,12 +18,12 @@ import torch.nn.functional as F
 import torchvision.transforms.v2.functional as TF
 from torch import nn
 
+from videosce.config.rules import VCOP_SPLIT as SPLIT
 from videosce.data.datasets import VideoClipDataset, VideoRecord
 from videosce.data.decoders import decode_frames
 from videosce.data.samplers import clip_indices
 from videosce.data.transforms import resize_frames, to_float_frames
 
-SPLIT = 1
 CLIPS = 10
 FRAMES = 16
 RESIZE = (128, 171)

@@ -6,19 +6,20 @@ import time
 from typing import Dict, Sequence
 
 import torch
-from omegaconf import DictConfig, OmegaConf
 
+from videosce.config import with_values
 from videosce.engine.optim import build_optimizer
-from videosce.methods import METHODS, build_method
+from videosce.methods import build_method
 
 
-def time_step(cfg: DictConfig, views: Sequence[torch.Tensor], repeats: int, warmup: int, device: torch.device) -> float:
-    """Median seconds of forward + backward + optimizer step + EMA update for `cfg.method.name`."""
-    torch.manual_seed(cfg.seed)
-    model = build_method(cfg.model, cfg.method, seed=cfg.seed).to(device).train()
-    optimizer = build_optimizer(model, cfg.optim)
-    dtype = {"bf16": torch.bfloat16, "16": torch.float16}.get(cfg.trainer.precision)
-    scaler = torch.amp.GradScaler(device.type, enabled=cfg.trainer.precision == "16")
+def time_step(model_cfg, method_cfg, optim_cfg, precision: str, views: Sequence[torch.Tensor], *, repeats: int, warmup: int,
+              device: torch.device, seed: int) -> float:
+    """Median seconds of forward + backward + optimizer step + EMA update for `method_cfg.name` at `precision`."""
+    torch.manual_seed(seed)
+    model = build_method(model_cfg, method_cfg, seed=seed).to(device).train()
+    optimizer = build_optimizer(model, optim_cfg)
+    dtype = {"bf16": torch.bfloat16, "16": torch.float16}.get(precision)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "16")
     times = []
     for i in range(warmup + repeats):
         if device.type == "cuda":
@@ -39,17 +40,16 @@ def time_step(cfg: DictConfig, views: Sequence[torch.Tensor], repeats: int, warm
     return statistics.median(times)
 
 
-def benchmark_methods(cfg: DictConfig, methods: Sequence[str], repeats: int, warmup: int, device: torch.device) -> Dict[str, float]:
-    """{method: median step seconds}, every method on identical random views; methods interleaved per round."""
+def benchmark_methods(cfg, methods: Sequence[str], repeats: int, warmup: int, device: torch.device) -> Dict[str, float]:
+    """{method: median step seconds}, every method of `methods` (registered names, checked by the
+    caller) on identical random views of the config's batch and clip shape; methods interleaved per round."""
     generator = torch.Generator().manual_seed(cfg.seed)
     shape = (cfg.trainer.batch_size, 3, cfg.data.frames, cfg.data.size, cfg.data.size)
     views = [torch.randn(*shape, generator=generator).to(device) for _ in range(2)]
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise KeyError(f"unknown method '{unknown[0]}'; choose from {', '.join(METHODS.list())}")
     rounds: Dict[str, list] = {m: [] for m in methods}
     for _ in range(3):  # alternate methods so machine noise hits all of them alike
         for method in methods:
-            method_cfg = OmegaConf.merge(cfg, {"method": {"name": method}})
-            rounds[method].append(time_step(method_cfg, views, repeats, warmup, device))
+            method_cfg = with_values(cfg.method, {"name": method})
+            rounds[method].append(time_step(cfg.model, method_cfg, cfg.optim, cfg.trainer.precision, views,
+                                            repeats=repeats, warmup=warmup, device=device, seed=cfg.seed))
     return {m: statistics.median(v) for m, v in rounds.items()}
