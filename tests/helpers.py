@@ -58,12 +58,14 @@ def bad_log(cfg):
     return Path(cfg.output_dir) / "bad_videos.txt"
 
 
-def train_dataset(cfg, index, num_clips=2):
-    """The pretraining job's dataset: the data section, the run's normalisation, seed, bad-video log and VCLR segments."""
+def train_dataset(cfg, index, num_clips=2, local_views=None):
+    """The pretraining job's dataset: the data section, the run's normalisation, seed, bad-video log, VCLR segments
+    and local views (data.local_views unless given)."""
     from videosce.data.builders import build_train_dataset
 
+    local = cfg.data.local_views if local_views is None else local_views
     return build_train_dataset(cfg.data, index, num_clips=num_clips, normalization=normalization(cfg), seed=cfg.seed,
-                               bad_video_log=bad_log(cfg), segments=cfg.method.vclr.segments)
+                               bad_video_log=bad_log(cfg), segments=cfg.method.vclr.segments, local_views=local)
 
 
 def eval_dataset(cfg, index):

@@ -42,6 +42,35 @@ def test_eval_mode_is_deterministic_and_info_present(name):
     assert info["frames"] >= info["min_frames"] >= 1 and info["size"] >= max(16, info["min_size"])
 
 
+@pytest.mark.parametrize("name", list_backbones())
+def test_named_stages(name):
+    """stem, res2..res5 in order (+ later steps); the last stage is the last feature map; a subset comes
+    back in the order asked and stops the trunk at the deepest; res4 and res5 halve the size before."""
+    torch.manual_seed(0)
+    model = create_backbone(name).eval()
+    names = model.stage_names
+    assert names[:5] == ("stem", "res2", "res3", "res4", "res5")
+    x = tiny_clip(name)
+    with torch.no_grad():
+        every = model.forward_stages(x, names)
+        assert list(every) == list(names) and torch.equal(every[names[-1]], model.forward_features(x))
+        later = [m for m in dict(model.stages())["res5"].modules()]
+        calls = []
+        hooks = [m.register_forward_hook(lambda *args: calls.append(1)) for m in later]
+        subset = model.forward_stages(x, ["res4", "res3"])
+        for hook in hooks:
+            hook.remove()
+    assert list(subset) == ["res4", "res3"] and not calls
+    assert torch.equal(subset["res3"], every["res3"])
+    for low, high in [("res3", "res4"), ("res4", "res5")]:
+        assert every[high].shape[-2:] == tuple(-(-n // 2) for n in every[low].shape[-2:])
+    model.train()
+    assert model.stage_channels(names) == {n: every[n].shape[1] for n in names} and model.training
+    assert every[names[-1]].shape[1] == model.num_features
+    with pytest.raises(ValueError, match="res9.*choose from stem, res2"):
+        model.forward_stages(x, ["res9"])
+
+
 def test_torchvision_state_dict_interop():
     from torchvision.models.video import r3d_18
 

@@ -1,13 +1,13 @@
-"""Time one training step per method on the same backbone and batch (medians of repeats)."""
+"""Time one training step per method or config on the same backbone and batch (medians of repeats)."""
 from __future__ import annotations
 
 import statistics
 import time
-from typing import Dict, Sequence
+from typing import Dict, List, Mapping, Sequence
 
 import torch
+from omegaconf import DictConfig
 
-from videosce.config import with_values
 from videosce.engine.optim import build_optimizer
 from videosce.methods import build_method
 
@@ -40,16 +40,23 @@ def time_step(model_cfg, method_cfg, optim_cfg, precision: str, views: Sequence[
     return statistics.median(times)
 
 
-def benchmark_methods(cfg, methods: Sequence[str], repeats: int, warmup: int, device: torch.device) -> Dict[str, float]:
-    """{method: median step seconds}, every method of `methods` (registered names, checked by the
-    caller) on identical random views of the config's batch and clip shape; methods interleaved per round."""
-    generator = torch.Generator().manual_seed(cfg.seed)
-    shape = (cfg.trainer.batch_size, 3, cfg.data.frames, cfg.data.size, cfg.data.size)
-    views = [torch.randn(*shape, generator=generator).to(device) for _ in range(2)]
-    rounds: Dict[str, list] = {m: [] for m in methods}
-    for _ in range(3):  # alternate methods so machine noise hits all of them alike
-        for method in methods:
-            method_cfg = with_values(cfg.method, {"name": method})
-            rounds[method].append(time_step(cfg.model, method_cfg, cfg.optim, cfg.trainer.precision, views,
-                                            repeats=repeats, warmup=warmup, device=device, seed=cfg.seed))
-    return {m: statistics.median(v) for m, v in rounds.items()}
+def random_views(data_cfg, batch_size: int, generator: torch.Generator, device: torch.device) -> List[torch.Tensor]:
+    """The views a batch holds, as normal noise: 2 global clips (B,3,frames,size,size), then
+    `data.local_views` local clips (B,3,local_frames,local_size,local_size)."""
+    data, batch = data_cfg, batch_size
+    local = (batch, 3, data.local_frames or data.frames, data.local_size, data.local_size)
+    shapes = [(batch, 3, data.frames, data.size, data.size)] * 2 + [local] * data.local_views
+    return [torch.randn(*shape, generator=generator).to(device) for shape in shapes]
+
+
+def benchmark_configs(cfgs: Mapping[str, DictConfig], repeats: int, warmup: int, device: torch.device) -> Dict[str, float]:
+    """{name: median step seconds} of each config on random views of its shapes (drawn from one seed,
+    so configs with the same clip shapes get identical views); configs interleaved per round."""
+    views = {name: random_views(cfg.data, cfg.trainer.batch_size, torch.Generator().manual_seed(cfg.seed), device) for name, cfg in cfgs.items()}
+    rounds: Dict[str, list] = {name: [] for name in cfgs}
+    for _ in range(3):  # alternate configs so machine noise hits all of them alike
+        for name, cfg in cfgs.items():
+            rounds[name].append(time_step(cfg.model, cfg.method, cfg.optim, cfg.trainer.precision, views[name],
+                                          repeats=repeats, warmup=warmup, device=device, seed=cfg.seed))
+    return {name: statistics.median(v) for name, v in rounds.items()}
+

@@ -26,6 +26,7 @@ from .schema import ABLATION_RANDOM_ROW
 Rule = Tuple[str, bool, str]  # (key, holds, what the value must be)
 
 QUEUE_METHODS = ("sce", "moco", "ressl")  # the methods whose loss takes negatives (videosce/losses/sce.py)
+MOMENTUM_METHODS = ("sce", "moco", "ressl", "byol")  # EMA target: VCLR, local views, SCFS and DenseCL need it
 EVAL_JOBS = ("finetune", "linear", "retrieval")  # the jobs that take data.split=all (splits 1-3, mean ± std)
 VCOP_SPLIT = 1  # the VCOP retrieval protocol is defined on split 1 (docs/protocols.md)
 DEMO_GROUPS = 10  # the demo's video groups (videosce/data/demo.py NUM_GROUPS): videos per class come in multiples
@@ -147,7 +148,7 @@ def _method_rules(m: DictConfig, frames: int, clip_gap_dist: ClipGapDist) -> Lis
         ("method.hard_negatives.beta", (hard.beta == 0 and hard.tau_plus == 0) or m.name in ("sce", "moco"), "(hard negatives) is only for method.name=sce or moco"),
         ("method.vclr.segments", vclr.segments == 0 or vclr.segments >= 2, "must be 0 (off) or >= 2"),
         ("method.vclr.segments", vclr.segments == 0 or clip_gap_dist == ClipGapDist.off, "cannot be combined with data.clip_gap_dist (the segments place the clips)"),
-        ("method.vclr.segments", vclr.segments == 0 or m.name != "simclr", "needs a momentum method (sce, moco, ressl, byol)"),
+        ("method.vclr.segments", vclr.segments == 0 or m.name in MOMENTUM_METHODS, f"needs a momentum method ({', '.join(MOMENTUM_METHODS)})"),
         ("method.vclr.order_weight", vclr.order_weight >= 0, "must be >= 0"),
         ("method.vclr.segments", vclr.segments == 0 or max(ii.rank_weight, ii.coherent_weight, ls.weight) == 0,
          "cannot be combined with method.inter_intra / method.long_short (their terms take clips (B,3,T,H,W))"),
@@ -163,6 +164,33 @@ def _method_rules(m: DictConfig, frames: int, clip_gap_dist: ClipGapDist) -> Lis
         ("method.long_short.stationary_dim", 0 < ls.stationary_dim < ls.dim, "must be within (0, method.long_short.dim)"),
         ("method.long_short.weight", ls.weight >= 0, "must be >= 0"),
         ("method.long_short.temp", ls.temp > 0, "must be > 0"),
+    ]
+
+
+def _region_rules(cfg: DictConfig) -> List[Rule]:
+    """The multi-crop local views, SCFS and DenseCL; each is off by default."""
+    data, m = cfg.data, cfg.method
+    local, scfs, dense = data.local_views > 0, m.scfs.weight > 0, m.densecl.weight > 0
+    momentum = f"needs a momentum method ({', '.join(MOMENTUM_METHODS)})"
+    return [
+        ("data.local_views", data.local_views >= 0, "must be >= 0 (0 = off)"),
+        ("data.local_views", not local or data.num_views == 2, "needs data.num_views=2 (the global views, then the local ones)"),
+        ("data.local_views", not local or m.name in MOMENTUM_METHODS, momentum),
+        ("data.local_views", not local or m.vclr.segments == 0, "cannot be combined with method.vclr.segments"),
+        ("data.local_size", data.local_size >= 1, "must be >= 1"),
+        ("data.local_crop_scale", _pair(data.local_crop_scale) and data.local_crop_scale[1] <= 1, "must be [min, max] within (0, 1]"),
+        ("data.local_frames", data.local_frames is None or data.local_frames >= 1, "must be >= 1, or null (= data.frames)"),
+        ("method.scfs.weight", m.scfs.weight >= 0, "must be >= 0"),
+        ("method.scfs.weight", not scfs or local, "needs data.local_views >= 1 (SCFS searches the global views for each local one)"),
+        ("method.scfs.weight", not scfs or m.name in MOMENTUM_METHODS, momentum),
+        ("method.scfs.stages", len(m.scfs.stages) >= 1 and len(set(m.scfs.stages)) == len(m.scfs.stages), "must name at least one stage, each once"),
+        ("method.scfs.bottleneck_dim", min(m.scfs.bottleneck_dim, m.scfs.hidden_dim, m.scfs.dim) >= 1, "(and hidden_dim, dim) must be >= 1"),
+        ("method.scfs.temp", m.scfs.temp > 0, "must be > 0"),
+        ("method.densecl.weight", 0 <= m.densecl.weight < 1, "must be within [0, 1): the dense share of the loss"),
+        ("method.densecl.weight", not dense or m.name in MOMENTUM_METHODS, momentum),
+        ("method.densecl.weight", not dense or m.vclr.segments == 0, "cannot be combined with method.vclr.segments (it needs clips (B,3,T,H,W))"),
+        ("method.densecl.hidden_dim", min(m.densecl.hidden_dim, m.densecl.dim) >= 1, "(and dim) must be >= 1"),
+        ("method.densecl.temp", m.densecl.temp > 0, "must be > 0"),
     ]
 
 
@@ -242,7 +270,7 @@ def validate(cfg: DictConfig, job: Optional[str] = None) -> None:
     """Every torch-free rule; the first broken one raises ConfigError."""
     _raise_first(_finite(cfg), cfg)
     sections = [*_data_rules(cfg.data), *_model_rules(cfg.model), *_method_rules(cfg.method, cfg.data.frames, cfg.data.clip_gap_dist),
-                *_optim_rules(cfg.optim), *_trainer_rules(cfg.trainer), *_eval_rules(cfg.eval)]
+                *_region_rules(cfg), *_optim_rules(cfg.optim), *_trainer_rules(cfg.trainer), *_eval_rules(cfg.eval)]
     _raise_first(sections, cfg)
     _raise_first(_job_rules(cfg, job), cfg)
 

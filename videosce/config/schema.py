@@ -58,6 +58,11 @@ class DataConfig:
     blur_p: List[float] = field(default_factory=lambda: [0.0, 0.0])  # per view, cycled; SCE recipe [1.0, 0.1]
     solarize_p: List[float] = field(default_factory=lambda: [0.0, 0.0])  # per view; SCE recipe [0.0, 0.2]
     temporal_difference_p: float = 0.0  # SCE recipe 0.2
+    # multi-crop local clips (videosce/data/datasets.py): online-only views after the 2 global ones; 0 = off
+    local_views: int = 0
+    local_size: int = 96  # side of a local clip's crop
+    local_crop_scale: List[float] = field(default_factory=lambda: [0.05, 0.4])  # DINO / SCFS local crops
+    local_frames: Optional[int] = None  # frames of a local clip, same stride (shorter span); None = data.frames
     mean: Optional[List[float]] = None  # per-channel normalisation of clips in [0, 1]; None = the backbone's registry default (0.45)
     std: Optional[List[float]] = None  # None = the backbone's registry default (0.225); evaluation uses what the checkpoint recorded
     eval_clips: int = 10
@@ -101,6 +106,31 @@ class VCLRConfig:
 
 
 @dataclass
+class ScfsConfig:
+    """Semantics-consistent feature search (Song et al., ICCV 2023; videosce/methods/scfs.py); off while
+    weight is 0; needs data.local_views >= 1."""
+
+    weight: float = 0.0  # loss + weight * (sum over stages of the mean over local views); the authors' 0.5 per stage
+    stages: List[str] = field(default_factory=lambda: ["res3", "res4", "res5"])  # backbone stages searched
+    bottleneck_dim: int = 256  # the per-stage head: residual conv bottleneck width ...
+    hidden_dim: int = 2048  # ... then an MLP C-hidden-dim (the authors' 256 / 2048 / 256)
+    dim: int = 256
+    temp: float = 0.1
+    soft: bool = True  # SCE (method.coeff, method.temp_m) against the other videos' searched keys; false = InfoNCE
+
+
+@dataclass
+class DenseCLConfig:
+    """Dense contrastive learning (Wang et al., CVPR 2021; videosce/methods/densecl.py); off while weight is 0."""
+
+    weight: float = 0.0  # the paper's lambda: loss = (1 - lambda) * global + lambda * dense (paper 0.5)
+    hidden_dim: int = 2048  # dense head: 1x1x1 conv C-hidden, ReLU, 1x1x1 conv hidden-dim
+    dim: int = 128
+    temp: float = 0.2  # the paper's (MoCo v2's) temperature
+    soft: bool = False  # SCE's soft target (method.coeff, method.temp_m) on the dense term; false = the paper's InfoNCE
+
+
+@dataclass
 class MochiConfig:
     """Hard negative mixing (Kalantidis et al., NeurIPS 2020) for sce / moco / ressl; off while num_mix = num_mix_query = 0."""
 
@@ -131,6 +161,8 @@ class MethodConfig:
     vclr: VCLRConfig = field(default_factory=VCLRConfig)  # video-level views of the momentum methods
     inter_intra: InterIntraConfig = field(default_factory=InterIntraConfig)  # auxiliary term of the momentum methods
     long_short: LongShortConfig = field(default_factory=LongShortConfig)  # auxiliary term of the momentum methods
+    scfs: ScfsConfig = field(default_factory=ScfsConfig)  # region-level term of the momentum methods
+    densecl: DenseCLConfig = field(default_factory=DenseCLConfig)  # region-level term of the momentum methods
     # SCE warm-ups (reference code: lambda linear from 1, tau_m cosine from temp_m_start), as fractions of training
     coeff_warmup_fraction: float = 0.0  # sce: lambda goes linearly from 1 to `coeff` over this fraction; 0 = off
     temp_m_start: Optional[float] = None  # sce / ressl: tau_m at step 0 of its warm-up; None = temp_m

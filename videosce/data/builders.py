@@ -56,11 +56,15 @@ def clip_normalization(data_cfg, backbone: str) -> Normalization:
 
 
 def build_train_dataset(
-    data_cfg, index: VideoIndex, *, num_clips: int, normalization: Normalization, seed: int, bad_video_log: Path, segments: int = 0
+    data_cfg, index: VideoIndex, *, num_clips: int, normalization: Normalization, seed: int, bad_video_log: Path, segments: int = 0,
+    local_views: int = 0,
 ) -> VideoClipDataset:
-    """Random clips with clip-consistent augmentation: `num_clips` views per video; `data.clip_gap*`
-    set the distance between their starts; `segments` > 0 makes each view S clips (VCLR,
-    `method.vclr.segments`). `seed` makes every draw a function of (seed, epoch, video)."""
+    """Random clips with clip-consistent augmentation: `num_clips` views per video, then `local_views`
+    local clips (`data.local_*`: random resized crops of their own scale and size, whatever
+    `data.train_short_side` says, optionally fewer frames; view n >= num_clips takes the per-view
+    blur/solarize p at position n, cycled); `data.clip_gap*` set the distance between the starts of
+    the `num_clips` views; `segments` > 0 makes each of them S clips (VCLR, `method.vclr.segments`).
+    `seed` makes every draw a function of (seed, epoch, video)."""
     data = data_cfg
     gap = None
     if data.clip_gap_dist != ClipGapDist.off:
@@ -68,16 +72,18 @@ def build_train_dataset(
         gap = ClipGap(low, high, data.clip_gap_dist, data.clip_gap_c)
     transforms = [
         TrainClipTransform(
-            data.size, scale=data.crop_scale, ratio=data.crop_ratio, jitter=data.color_jitter,
-            jitter_p=data.color_jitter_p, grayscale_p=data.grayscale_p,
+            data.size if view < num_clips else data.local_size, scale=data.crop_scale if view < num_clips else data.local_crop_scale,
+            ratio=data.crop_ratio, jitter=data.color_jitter, jitter_p=data.color_jitter_p, grayscale_p=data.grayscale_p,
             blur_p=data.blur_p[view % len(data.blur_p)], solarize_p=data.solarize_p[view % len(data.solarize_p)],
-            temporal_difference_p=data.temporal_difference_p, mean=normalization.mean, std=normalization.std, short_side=data.train_short_side,
+            temporal_difference_p=data.temporal_difference_p, mean=normalization.mean, std=normalization.std,
+            short_side=data.train_short_side if view < num_clips else None,
         )
-        for view in range(num_clips)
+        for view in range(num_clips + local_views)
     ]
     return VideoClipDataset(
         index.records, transforms, data.frames, data.stride, num_clips, train=True, seed=seed,
-        clip_duration=data.clip_duration, clip_gap=gap, segments=segments, **video_checks(data, bad_video_log=bad_video_log, stage="train"),
+        clip_duration=data.clip_duration, clip_gap=gap, segments=segments, local_views=local_views, local_frames=data.local_frames,
+        **video_checks(data, bad_video_log=bad_video_log, stage="train"),
     )
 
 

@@ -276,7 +276,10 @@ class VideoClipDataset(Dataset):
     DataLoader workers and ranks share).
     Train-mode options (samplers.py): `clip_gap` bounds/draws the distance between the views' starts
     (frames, or seconds with `clip_duration`); `segments` = S > 0 makes each view S clips, one per
-    equal segment (VCLR), returned as a (S,3,T,H,W) tensor with one augmentation drawn per view.
+    equal segment (VCLR), returned as a (S,3,T,H,W) tensor with one augmentation drawn per view;
+    `local_views` = N > 0 appends N local clips (multi-crop) of `local_frames` frames at the same
+    stride (with `clip_duration`, over the same fraction of it: about the same frame spacing),
+    independent uniform starts, each through its own transform (`transform[num_clips + n]`).
     """
 
     def __init__(
@@ -299,6 +302,8 @@ class VideoClipDataset(Dataset):
         max_pixels: int = 0,
         truncated: str = "skip",
         max_bad_fraction: Optional[float] = None,
+        local_views: int = 0,
+        local_frames: Optional[int] = None,
     ) -> None:
         self.records = list(records)
         self.transforms = list(transform) if isinstance(transform, (list, tuple)) else [transform]
@@ -310,6 +315,7 @@ class VideoClipDataset(Dataset):
         self.clip_gap, self.segments = clip_gap, segments
         self.stage = stage or ("train" if train else "eval")
         self.max_pixels, self.truncated, self.max_bad_fraction = max_pixels, truncated, max_bad_fraction
+        self.local_views, self.local_frames = local_views, local_frames or frames
         self.epoch = 0
         self._paths: Optional[Set[str]] = None  # this dataset's paths, built at the first bad video
         self._used: Set[int] = set()  # cut-short videos this process has listed as used
@@ -321,21 +327,29 @@ class VideoClipDataset(Dataset):
         return len(self.records)
 
     def sample_clips(self, index: int, rng: np.random.Generator) -> List[List[int]]:
-        """Frame indices of the item's clips: `num_clips` clips, or `num_clips` * `segments` (view-major)."""
+        """Frame indices of the item's clips: `num_clips` clips, or `num_clips` * `segments` (view-major),
+        then the `local_views` local clips in train mode."""
         record = self.records[index]
         num_frames = self.probe(index).num_frames  # also screens the file (size limit, cut short)
+        local = self.local_views if self.train else 0
         if self.clip_duration > 0:  # time-based: `frames` frames over `clip_duration` seconds
             times = frame_timestamps(record.path)
             if not self.train:
                 return uniform_time_clips(times, self.clip_duration, self.frames, self.num_clips)
             if self.segments:
                 return [c for _ in range(self.num_clips) for c in segment_time_clips(times, self.clip_duration, self.frames, self.segments, rng)]
-            return random_time_clips(times, self.clip_duration, self.frames, self.num_clips, rng, gap=self.clip_gap)
+            clips = random_time_clips(times, self.clip_duration, self.frames, self.num_clips, rng, gap=self.clip_gap)
+            if local:
+                clips += random_time_clips(times, self.clip_duration * self.local_frames / self.frames, self.local_frames, local, rng)
+            return clips
         if not self.train:
             return uniform_clips(num_frames, self.frames, self.stride, self.num_clips)
         if self.segments:
             return [c for _ in range(self.num_clips) for c in segment_clips(num_frames, self.frames, self.stride, self.segments, rng)]
-        return random_clips(num_frames, self.frames, self.stride, self.num_clips, rng, gap=self.clip_gap)
+        clips = random_clips(num_frames, self.frames, self.stride, self.num_clips, rng, gap=self.clip_gap)
+        if local:
+            clips += random_clips(num_frames, self.local_frames, self.stride, local, rng)
+        return clips
 
     def probe(self, index: int) -> VideoInfo:
         """The video's VideoInfo; DecodeError for frames above `max_pixels`, and for a video cut short

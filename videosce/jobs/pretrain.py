@@ -32,7 +32,7 @@ def run(cfg: DictConfig) -> Optional[Dict[str, float]]:
     prepare_data(cfg.data)
     data, normalization, bad_log = cfg.data, clip_normalization(cfg.data, cfg.model.backbone), bad_video_log(cfg)
     dataset = build_train_dataset(data, read_index(data, "train"), num_clips=data.num_views, normalization=normalization, seed=cfg.seed,
-                                  bad_video_log=bad_log, segments=cfg.method.vclr.segments)
+                                  bad_video_log=bad_log, segments=cfg.method.vclr.segments, local_views=data.local_views)
     model = build_method(cfg.model, cfg.method, seed=cfg.seed)
     t = cfg.trainer
     if getattr(model, "negatives", None) is not None:

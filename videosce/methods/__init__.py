@@ -5,7 +5,7 @@ from torch import nn
 
 from videosce.models import build_backbone
 
-from . import auxiliary, byol, moco, ressl, sce, simclr, vclr  # noqa: F401  (register their entries)
+from . import auxiliary, byol, densecl, moco, ressl, scfs, sce, simclr, vclr  # noqa: F401  (register their entries)
 from .base import METHODS, register_method
 from .momentum import MomentumMethod
 from .terms import TERMS, TermInputs, register_term

@@ -26,9 +26,10 @@ from videosce.losses.temporal import (
     temporal_coherent_loss,
     unshuffle_slots,
 )
+from videosce.models import VideoBackbone
 from videosce.utils.dist import get_rank, get_world_size
 
-from .terms import TermInputs, register_term
+from .terms import Term, TermInputs, register_term
 from .vclr import encode_clips
 
 
@@ -51,7 +52,7 @@ def mlp(in_dim: int, hidden_dim: int, out_dim: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.ReLU(inplace=True), nn.Linear(hidden_dim, out_dim))
 
 
-class InterIntraTerm(nn.Module):
+class InterIntraTerm(Term):
     """rank_weight * L_rank + coherent_weight * L_coherent on a (B,C,dim) series head."""
 
     def __init__(
@@ -91,7 +92,7 @@ class InterIntraTerm(nn.Module):
                 f"rank_temp={self.rank_temp}, coherent_temp={self.coherent_temp}")
 
 
-class LongShortTerm(nn.Module):
+class LongShortTerm(Term):
     """weight * (L_stat + L_nonstat) on a dim-wide embedding whose first stationary_dim dims are stationary."""
 
     def __init__(self, in_dim: int, num_short: int = 2, dim: int = 128, stationary_dim: int = 64, weight: float = 1.0, temp: float = 0.1) -> None:
@@ -116,14 +117,14 @@ class LongShortTerm(nn.Module):
 
 
 @register_term("inter_intra")
-def build_inter_intra(in_dim: int, method_cfg) -> Optional[InterIntraTerm]:
+def build_inter_intra(backbone: VideoBackbone, method_cfg) -> Optional[InterIntraTerm]:
     ii = method_cfg.inter_intra
     if ii.rank_weight > 0 or ii.coherent_weight > 0:
-        return InterIntraTerm(in_dim, ii.chunks, ii.dim, ii.rank_weight, ii.coherent_weight, ii.rank_temp, ii.coherent_temp)
+        return InterIntraTerm(backbone.num_features, ii.chunks, ii.dim, ii.rank_weight, ii.coherent_weight, ii.rank_temp, ii.coherent_temp)
     return None
 
 
 @register_term("long_short")
-def build_long_short(in_dim: int, method_cfg) -> Optional[LongShortTerm]:
+def build_long_short(backbone: VideoBackbone, method_cfg) -> Optional[LongShortTerm]:
     ls = method_cfg.long_short
-    return LongShortTerm(in_dim, ls.num_short, ls.dim, ls.stationary_dim, ls.weight, ls.temp) if ls.weight > 0 else None
+    return LongShortTerm(backbone.num_features, ls.num_short, ls.dim, ls.stationary_dim, ls.weight, ls.temp) if ls.weight > 0 else None

@@ -7,8 +7,17 @@ loss:      loss(q_a, k_b, negatives, **schedule.at(progress)), plus the swapped 
            SCE family's loss is `SCELoss` (losses/sce.py), its coeff / temp_m from `SCESchedule`
            (videosce/schedules.py); then the keys of the step, gathered from every rank, are pushed
            into the queue
-terms:     term(TermInputs(views, online backbone features, backbone, generator)) for each
-           auxiliary term (methods/terms.py), added to the loss and logged as loss_<name>
+local views (multi-crop): views[2:] go through the online branch only (one backbone + head call on
+           all of them, so BatchNorm sees them as one batch, as multi-crop code does); each local query
+           meets each global key the target computed (both global views with `sym`, views[1]
+           without) through the same loss and negatives. The loss is the plain mean over every
+           (query, key) pair: with N local views, 2 + 2N pairs with `sym`, 1 + N without, each global
+           and local pair weighing the same, as the SCE authors' multi-crop code (eztorch) averages
+           them. Only the global keys are enqueued.
+terms:     term(TermInputs(...)) for each auxiliary term (methods/terms.py), added to the loss and
+           logged as loss_<name>; the method's own loss is first scaled by the terms' `global_scale`
+           (1, or DenseCL's 1 - lambda). The backbone stages the terms ask for come out of the same
+           online / target passes (`features_and_maps`), never from a second pass.
 views:     clips (B,3,T,H,W), or VCLR video-level views (B,S,3,T,H,W) (methods/vclr.py)
 random:    every draw (MoCHi, the terms' shuffles) comes from `generator`, a CPU generator seeded
            from the run seed (the same on every rank) and saved in the state_dict (`_extra_state`),
@@ -19,7 +28,8 @@ The method files (sce.py, moco.py, ressl.py, byol.py) each register one builder 
 from __future__ import annotations
 
 import logging
-from typing import Callable, Dict, Mapping, Optional, Sequence
+import math
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -31,9 +41,9 @@ from videosce.schedules import SCESchedule
 from videosce.utils.dist import concat_all_gather
 
 from .queue import MochiOptions, QueueNegatives
-from .target import EMATarget
-from .terms import TermInputs, build_terms
-from .vclr import encode_clips, pool_segments
+from .target import EMATarget, features_and_maps
+from .terms import Term, TermInputs, build_terms
+from .vclr import pool_segments
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +69,7 @@ def warn_if_queue_exceeds_epoch(queue_size: int, epoch_keys: int) -> bool:
 
 class MomentumMethod(nn.Module):
     """backbone/projector/predictor online, an EMA target, a loss; optionally queue negatives, loss
-    warm-ups (`schedule`) and auxiliary terms."""
+    warm-ups (`schedule`), local views and auxiliary terms."""
 
     def __init__(
         self,
@@ -71,7 +81,7 @@ class MomentumMethod(nn.Module):
         momentum: float,
         negatives: Optional[QueueNegatives] = None,
         schedule: Optional[SCESchedule] = None,
-        terms: Optional[Mapping[str, nn.Module]] = None,
+        terms: Optional[Mapping[str, Term]] = None,
         sym: bool = True,
         seed: int = 0,
     ) -> None:
@@ -81,6 +91,9 @@ class MomentumMethod(nn.Module):
         self.target = EMATarget(backbone, projector, momentum)
         self.loss, self.negatives, self.schedule, self.sym = loss, negatives, schedule, sym
         self.terms = nn.ModuleDict(terms or {})
+        wanted = {stage for term in self.terms.values() for stage in term.stages}
+        # the stages both branches return, in trunk order, ending with the last map (pooled for the loss)
+        self.stages: Tuple[str, ...] = tuple(n for n in backbone.stage_names[:-1] if n in wanted) + backbone.stage_names[-1:] if wanted else ()
         self.generator = torch.Generator().manual_seed(seed)
         self.register_buffer("progress", torch.zeros(()))  # step / max_steps of the last optimizer step
 
@@ -89,28 +102,48 @@ class MomentumMethod(nn.Module):
         return self.predictor(self.projector(pool_segments(features)))
 
     def online(self, clips: torch.Tensor) -> torch.Tensor:
-        return self.head(encode_clips(self.backbone, clips))
+        return self.head(features_and_maps(self.backbone, clips)[0])
+
+    def encode_local(self, clips: Sequence[torch.Tensor]) -> Tuple[List[torch.Tensor], List[Dict[str, torch.Tensor]]]:
+        """Queries (B,K) and stage maps of the local views, from one backbone + head call on all of them."""
+        if len({tuple(c.shape) for c in clips}) > 1:
+            raise ValueError(f"the local views must share one shape, got {[tuple(c.shape) for c in clips]}")
+        n = len(clips)
+        features, maps = features_and_maps(self.backbone, torch.cat(list(clips)), self.stages)
+        chunks = {stage: m.chunk(n) for stage, m in maps.items()}
+        return list(self.head(features).chunk(n)), [{stage: c[i] for stage, c in chunks.items()} for i in range(n)]
 
     def forward(self, views: Sequence[torch.Tensor], labels: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
-        """views: clips (B,3,T,H,W) or (B,S,3,T,H,W) of the same videos; labels are unused (self-supervised)."""
+        """views: 2 global views, clips (B,3,T,H,W) or (B,S,3,T,H,W), then any local clips, all of the
+        same videos; labels are unused (self-supervised)."""
         if len(views) < 2:
             raise ValueError(f"{type(self).__name__} needs at least 2 views per video, got {len(views)}")
         progress = float(self.progress)
         loss_args = self.schedule.at(progress) if self.schedule is not None else {}
-        pairs = [(views[0], views[1]), (views[1], views[0])] if self.sym else [(views[0], views[1])]
-        features, keys, losses = [], [], []
-        for online_view, target_view in pairs:
-            k = self.target(target_view)
-            features.append(encode_clips(self.backbone, online_view))
-            q = self.head(features[-1])
+
+        def contrast(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
             negatives = self.negatives(q, k, progress, self.generator) if self.negatives is not None else None
-            losses.append(self.loss(q, k, negatives, **loss_args))
-            keys.append(k)
+            return self.loss(q, k, negatives, **loss_args)
+
+        pairs = [(0, 1), (1, 0)] if self.sym else [(0, 1)]
+        features, keys, losses = [], {}, []
+        online_maps: Dict[int, Dict[str, torch.Tensor]] = {}
+        target_maps: Dict[int, Dict[str, torch.Tensor]] = {}
+        for a, b in pairs:
+            keys[b], target_maps[b] = self.target.keys_and_maps(views[b], self.stages)
+            f, online_maps[a] = features_and_maps(self.backbone, views[a], self.stages)
+            features.append(f)
+            losses.append(contrast(self.head(f), keys[b]))
+        if len(views) > 2:
+            queries, maps = self.encode_local(views[2:])
+            online_maps.update(enumerate(maps, start=2))
+            losses.extend(contrast(q, k) for q in queries for k in keys.values())
         loss = sum(losses) / len(losses)
         if self.negatives is not None:
-            self.negatives.push(concat_all_gather(torch.cat(keys)))
+            self.negatives.push(concat_all_gather(torch.cat(list(keys.values()))))
+        loss = loss * math.prod(term.global_scale for term in self.terms.values())
         outputs = {}
-        inputs = TermInputs(views, features, self.backbone, self.generator)
+        inputs = TermInputs(views, features, self.backbone, self.generator, pairs, online_maps, target_maps)
         for name, term in self.terms.items():
             value = term(inputs)
             outputs[f"loss_{name}"] = value.detach()
@@ -123,6 +156,8 @@ class MomentumMethod(nn.Module):
         """EMA of the target (cosine momentum to 1), queue ages +1, the warm-ups move on; returns the
         momentum and the loss's scheduled values for the log."""
         momentum = self.target.update(self.backbone, self.projector, step, max_steps)
+        for term in self.terms.values():
+            term.update_target(momentum)
         if self.negatives is not None:
             self.negatives.tick()
         progress = step / max(max_steps, 1)
@@ -157,7 +192,7 @@ def build_momentum_method(
         predictor(model_cfg.proj_dim, model_cfg.pred_hidden_dim) if method_cfg.predictor else None,
         loss,
         momentum=method_cfg.momentum,
-        terms=build_terms(in_dim, method_cfg),
+        terms=build_terms(backbone, method_cfg),
         negatives=queue_negatives(method_cfg, model_cfg.proj_dim) if queue else None,
         schedule=schedule,
         sym=method_cfg.sym,

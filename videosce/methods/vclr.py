@@ -21,7 +21,9 @@ import torch.nn.functional as F
 from einops import rearrange, reduce
 from torch import nn
 
-from .terms import TermInputs, register_term
+from videosce.models import VideoBackbone
+
+from .terms import Term, TermInputs, register_term
 
 
 def encode_clips(backbone: nn.Module, clips: torch.Tensor) -> torch.Tensor:
@@ -68,7 +70,7 @@ def order_loss(head: nn.Module, features: torch.Tensor, p: float = 0.5, generato
     return F.binary_cross_entropy_with_logits(logits.float(), labels)
 
 
-class TemporalOrderTerm(nn.Module):
+class TemporalOrderTerm(Term):
     """weight * mean over the online views of the order BCE; head Linear(S*D, D)-ReLU-Linear(D, 1)
     (no BN, so any batch size works)."""
 
@@ -89,7 +91,7 @@ class TemporalOrderTerm(nn.Module):
 
 
 @register_term("vclr_order")
-def build_order_term(in_dim: int, method_cfg) -> Optional[TemporalOrderTerm]:
+def build_order_term(backbone: VideoBackbone, method_cfg) -> Optional[TemporalOrderTerm]:
     """`method.vclr`: the order term when segments > 0 and order_weight > 0."""
     vclr = method_cfg.vclr
-    return TemporalOrderTerm(in_dim, vclr.segments, vclr.order_weight) if vclr.segments > 0 and vclr.order_weight > 0 else None
+    return TemporalOrderTerm(backbone.num_features, vclr.segments, vclr.order_weight) if vclr.segments > 0 and vclr.order_weight > 0 else None

@@ -12,7 +12,7 @@ and pytorchvideo's only dropout sits in the head we drop (put it in the head tha
 from __future__ import annotations
 
 import operator
-from typing import Any, Callable, Sequence, Type
+from typing import Any, Callable, Sequence, Tuple, Type
 
 import torch
 from pytorchvideo.models import create_resnet
@@ -43,9 +43,9 @@ class ResNet3D(VideoBackbone):
     def from_torchvision(cls, net: VideoResNet) -> "ResNet3D":
         return cls(net.stem, [net.layer1, net.layer2, net.layer3, net.layer4], net.fc.in_features)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.stem(x)
-        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+    def stages(self) -> Sequence[Tuple[str, nn.Module]]:
+        """stem, then layer1..layer4 as res2..res5."""
+        return [("stem", self.stem), ("res2", self.layer1), ("res3", self.layer2), ("res4", self.layer3), ("res5", self.layer4)]
 
 
 def _stage(in_planes: int, planes: int, blocks: int, stride: int, conv: Type[nn.Module]) -> nn.Sequential:
