@@ -27,7 +27,7 @@ from videosce.data.transforms import Normalization
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 2  # bump when feature extraction code changes what it computes (2: vcop normalised, time-clip frame spacing)
+CACHE_VERSION = 2  # bump when feature extraction code changes what it computes: features of other code are never reused
 Pool = Callable[[nn.Module, torch.Tensor], torch.Tensor]
 
 

@@ -5,6 +5,7 @@ import math
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence
 
 import torch
+from einops import rearrange, repeat
 
 
 def topk_accuracy(scores: torch.Tensor, labels: torch.Tensor, ks: Sequence[int] = (1, 5), valid: Optional[torch.Tensor] = None) -> Dict[int, float]:
@@ -30,7 +31,7 @@ def classification_report(view_scores: torch.Tensor, labels: torch.Tensor, valid
     """
     v, c = view_scores.shape[1:]
     video = topk_accuracy(view_scores.mean(dim=1), labels, (1, 5), valid)
-    clip = topk_accuracy(view_scores.flatten(0, 1), labels.repeat_interleave(v), (1, 5), valid.repeat_interleave(v))
+    clip = topk_accuracy(rearrange(view_scores, "n v c -> (n v) c"), repeat(labels, "n -> (n v)", v=v), (1, 5), repeat(valid, "n -> (n v)", v=v))
     pred = view_scores.mean(dim=1).argmax(dim=1)
     correct = (pred == labels) & valid
     per_class = [100.0 * correct[labels == k].float().mean().item() if (labels == k).any() else None for k in range(c)]
