@@ -264,7 +264,7 @@ def test_off_by_default_no_stages_no_state():
         (["method.densecl.weight=1.0"], "method.densecl.weight"),
         (["method.densecl.weight=0.5", "method.name=simclr"], "method.densecl.weight"),
         (["method.densecl.weight=0.5", "method.vclr.segments=2"], "method.densecl.weight"),
-        (["method.densecl.dim=0"], "method.densecl.hidden_dim"),
+        (["method.densecl.dim=0"], "method.densecl.dim"),  # the key that is wrong, by name
     ],
 )
 def test_bad_region_config_names_the_key(overrides, key):

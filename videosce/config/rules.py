@@ -69,53 +69,68 @@ def _finite(cfg: DictConfig) -> List[Rule]:
     return [(key, math.isfinite(value), "must be a finite number") for key, value in _floats(cfg, "")]
 
 
+# The plain ranges, one table each. A note after the bound says what its edge means.
+AT_LEAST = {  # key -> smallest value (inclusive)
+    "data.num_workers": 0, "data.frames": 1, "data.stride": 1, "data.clip_duration": (0, "0 = frames at data.stride"), "data.size": 1,
+    "data.num_views": 1, "data.eval_clips": 1, "data.eval_short_side": 1, "data.max_pixels": (0, "0 = no limit"),
+    "data.decode_timeout_s": (0, "0 = no limit"), "data.clip_gap_c": 1, "data.demo.num_frames": 2, "data.demo.fps": 1,
+    "data.local_views": (0, "0 = off"), "data.local_size": 1,
+    "model.proj_hidden_dim": 1, "model.proj_dim": 1, "model.pred_hidden_dim": 1,
+    "method.queue_size": 1, "method.mochi.num_hard": 1, "method.mochi.num_mix": 0, "method.mochi.num_mix_query": 0,
+    "method.hard_negatives.beta": 0, "method.vclr.order_weight": 0, "method.inter_intra.chunks": 2, "method.inter_intra.dim": 1,
+    "method.inter_intra.rank_weight": 0, "method.inter_intra.coherent_weight": 0, "method.long_short.num_short": 2,
+    "method.long_short.weight": 0, "method.scfs.weight": 0, "method.scfs.bottleneck_dim": 1, "method.scfs.hidden_dim": 1,
+    "method.scfs.dim": 1, "method.densecl.hidden_dim": 1, "method.densecl.dim": 1,
+    "optim.weight_decay": 0, "optim.warmup_epochs": 0,
+    "trainer.max_epochs": 1, "trainer.batch_size": 1, "trainer.log_every_n_steps": 1, "trainer.save_every_n_epochs": 1,
+    "trainer.keep_last_k": 0, "trainer.grad_clip": (0, "0 = off"), "trainer.accumulate_grad_batches": 1,
+    "trainer.save_every_n_steps": (0, "0 = at epoch ends only"),
+    "eval.batch_size": 1, "eval.num_crops": 1, "eval.test_every_n_epochs": (0, "0 = the last epoch only"),
+    "eval.knn_every_n_epochs": (0, "0 = off"), "eval.knn_monitor_videos": 1,
+}
+POSITIVE = ("method.temp", "method.temp_m", "method.inter_intra.rank_temp", "method.inter_intra.coherent_temp", "method.long_short.temp",
+            "method.scfs.temp", "method.densecl.temp", "optim.lr", "optim.trust_coefficient", "eval.knn_temperature")
+FRACTIONS = {  # key -> whether 1 itself is allowed: within [0, 1] or [0, 1)
+    "data.color_jitter_p": True, "data.grayscale_p": True, "data.temporal_difference_p": True, "data.max_bad_fraction": True,
+    "model.dropout": False, "method.coeff": True, "method.momentum": True, "method.coeff_warmup_fraction": True,
+    "method.temp_m_warmup_fraction": True, "method.mochi.start_fraction": False, "method.hard_negatives.tau_plus": False,
+    "method.densecl.weight": False, "optim.momentum": True,
+}
+
+
+def _ranges(cfg: DictConfig) -> List[Rule]:
+    rules = []
+    for key, bound in AT_LEAST.items():
+        low, note = bound if isinstance(bound, tuple) else (bound, "")
+        rules.append((key, OmegaConf.select(cfg, key) >= low, f"must be >= {low}" + (f" ({note})" if note else "")))
+    rules += [(key, OmegaConf.select(cfg, key) > 0, "must be > 0") for key in POSITIVE]
+    for key, closed in FRACTIONS.items():
+        value = OmegaConf.select(cfg, key)
+        rules.append((key, 0 <= value <= 1 if closed else 0 <= value < 1, f"must be within [0, 1{']' if closed else ')'}"))
+    return rules
+
+
 def _data_rules(d: DictConfig) -> List[Rule]:
     demo_splits = Path(d.video_root).parent / "splits"
     return [
         ("data.split", d.split in (1, 2, 3, "all"), "must be 1, 2, 3 or all"),
-        ("data.num_workers", d.num_workers >= 0, "must be >= 0"),
-        ("data.frames", d.frames >= 1, "must be >= 1"),
-        ("data.stride", d.stride >= 1, "must be >= 1"),
-        ("data.clip_duration", d.clip_duration >= 0, "must be >= 0 (0 = frames at data.stride)"),
-        ("data.size", d.size >= 1, "must be >= 1"),
-        ("data.num_views", d.num_views >= 1, "must be >= 1"),
         ("data.crop_scale", _pair(d.crop_scale) and d.crop_scale[1] <= 1, "must be [min, max] within (0, 1]"),
         ("data.crop_ratio", _pair(d.crop_ratio), "must be [min, max] with 0 < min <= max"),
         ("data.train_short_side", d.train_short_side is None or (len(d.train_short_side) == 2 and d.size <= d.train_short_side[0] <= d.train_short_side[1]),
          "must be [min, max] with data.size <= min <= max"),
         ("data.color_jitter", len(d.color_jitter) == 4 and min(d.color_jitter) >= 0 and d.color_jitter[3] <= 0.5,
          "must be [brightness, contrast, saturation, hue<=0.5], each >= 0"),
-        ("data.color_jitter_p", 0 <= d.color_jitter_p <= 1, "must be within [0, 1]"),
-        ("data.grayscale_p", 0 <= d.grayscale_p <= 1, "must be within [0, 1]"),
         ("data.blur_p", _probabilities(d.blur_p), "must be one or more probabilities (per view, cycled)"),
         ("data.solarize_p", _probabilities(d.solarize_p), "must be one or more probabilities (per view, cycled)"),
-        ("data.temporal_difference_p", 0 <= d.temporal_difference_p <= 1, "must be within [0, 1]"),
         ("data.mean", d.mean is None or len(d.mean) == 3, "must be 3 per-channel values (or unset: the backbone's default)"),
         ("data.std", d.std is None or (len(d.std) == 3 and min(d.std) > 0), "must be 3 values > 0 (or unset: the backbone's default)"),
-        ("data.eval_clips", d.eval_clips >= 1, "must be >= 1"),
-        ("data.eval_short_side", d.eval_short_side >= 1, "must be >= 1"),
-        ("data.max_bad_fraction", 0 <= d.max_bad_fraction <= 1, "must be within [0, 1]"),
-        ("data.max_pixels", d.max_pixels >= 0, "must be >= 0 (0 = no limit)"),
-        ("data.decode_timeout_s", d.decode_timeout_s >= 0, "must be >= 0 (0 = no limit)"),
         ("data.clip_gap", d.clip_gap is None or (len(d.clip_gap) == 2 and 0 <= d.clip_gap[0] <= d.clip_gap[1]), "must be [min, max] with 0 <= min <= max"),
         ("data.clip_gap", d.clip_gap is None or d.clip_gap_dist != ClipGapDist.off, "needs data.clip_gap_dist=uniform or cvrl"),
-        ("data.clip_gap_c", d.clip_gap_c >= 1, "must be >= 1"),
         ("data.demo.videos_per_class", d.demo.videos_per_class >= 1 and d.demo.videos_per_class % DEMO_GROUPS == 0,
          f"must be a positive multiple of {DEMO_GROUPS} (the demo's groups)"),
-        ("data.demo.num_frames", d.demo.num_frames >= 2, "must be >= 2"),
         ("data.demo.size", d.demo.size >= 16 and d.demo.size % 2 == 0, "must be an even number >= 16 (H.264 in yuv420p)"),
-        ("data.demo.fps", d.demo.fps >= 1, "must be >= 1"),
         ("data.split_dir", d.format != DataFormat.demo or Path(d.split_dir).resolve() == demo_splits.resolve(),
          f"must be {demo_splits} for data.format=demo (demo data lives in <root>/videos and <root>/splits)"),
-    ]
-
-
-def _model_rules(m: DictConfig) -> List[Rule]:
-    return [
-        ("model.proj_hidden_dim", m.proj_hidden_dim >= 1, "must be >= 1"),
-        ("model.proj_dim", m.proj_dim >= 1, "must be >= 1"),
-        ("model.pred_hidden_dim", m.pred_hidden_dim >= 1, "must be >= 1"),
-        ("model.dropout", 0 <= m.dropout < 1, "must be within [0, 1)"),
     ]
 
 
@@ -125,45 +140,22 @@ def _method_rules(m: DictConfig, frames: int, clip_gap_dist: ClipGapDist) -> Lis
     mochi_on = m.mochi.num_mix > 0 or m.mochi.num_mix_query > 0
     inter_intra_on = ii.rank_weight > 0 or ii.coherent_weight > 0
     return [
-        ("method.coeff", 0 <= m.coeff <= 1, "must be within [0, 1]"),
-        ("method.temp", m.temp > 0, "must be > 0"),
-        ("method.temp_m", m.temp_m > 0, "must be > 0"),
-        ("method.queue_size", m.queue_size >= 1, "must be >= 1"),
-        ("method.momentum", 0 <= m.momentum <= 1, "must be within [0, 1]"),
-        ("method.coeff_warmup_fraction", 0 <= m.coeff_warmup_fraction <= 1, "must be within [0, 1]"),
         ("method.coeff_warmup_fraction", m.coeff_warmup_fraction == 0 or m.name == "sce", "is only for method.name=sce"),
         ("method.temp_m_start", m.temp_m_start is None or m.temp_m_start > 0, "must be > 0"),
-        ("method.temp_m_warmup_fraction", 0 <= m.temp_m_warmup_fraction <= 1, "must be within [0, 1]"),
         ("method.temp_m_warmup_fraction", m.temp_m_warmup_fraction == 0 or m.name in ("sce", "ressl"), "is only for method.name=sce or ressl"),
         ("method.use_keys", not m.use_keys or queue, only_queue),
         ("method.temporal_decay", 0 < m.temporal_decay <= 1, "must be within (0, 1]; 1 = off"),
         ("method.temporal_decay", m.temporal_decay == 1 or queue, only_queue),
-        ("method.mochi.num_hard", m.mochi.num_hard >= 1, "must be >= 1"),
-        ("method.mochi.num_mix", m.mochi.num_mix >= 0, "must be >= 0"),
-        ("method.mochi.num_mix_query", m.mochi.num_mix_query >= 0, "must be >= 0"),
-        ("method.mochi.start_fraction", 0 <= m.mochi.start_fraction < 1, "must be within [0, 1)"),
         ("method.mochi.num_mix", not mochi_on or queue, f"(MoCHi) {only_queue}"),
-        ("method.hard_negatives.beta", hard.beta >= 0, "must be >= 0"),
-        ("method.hard_negatives.tau_plus", 0 <= hard.tau_plus < 1, "must be within [0, 1)"),
         ("method.hard_negatives.beta", (hard.beta == 0 and hard.tau_plus == 0) or m.name in ("sce", "moco"), "(hard negatives) is only for method.name=sce or moco"),
         ("method.vclr.segments", vclr.segments == 0 or vclr.segments >= 2, "must be 0 (off) or >= 2"),
         ("method.vclr.segments", vclr.segments == 0 or clip_gap_dist == ClipGapDist.off, "cannot be combined with data.clip_gap_dist (the segments place the clips)"),
         ("method.vclr.segments", vclr.segments == 0 or m.name in MOMENTUM_METHODS, f"needs a momentum method ({', '.join(MOMENTUM_METHODS)})"),
-        ("method.vclr.order_weight", vclr.order_weight >= 0, "must be >= 0"),
         ("method.vclr.segments", vclr.segments == 0 or max(ii.rank_weight, ii.coherent_weight, ls.weight) == 0,
          "cannot be combined with method.inter_intra / method.long_short (their terms take clips (B,3,T,H,W))"),
-        ("method.inter_intra.chunks", ii.chunks >= 2, "must be >= 2"),
         ("method.inter_intra.chunks", ii.chunks <= frames or not inter_intra_on, "must be <= data.frames"),
-        ("method.inter_intra.dim", ii.dim >= 1, "must be >= 1"),
-        ("method.inter_intra.rank_weight", ii.rank_weight >= 0, "must be >= 0"),
-        ("method.inter_intra.coherent_weight", ii.coherent_weight >= 0, "must be >= 0"),
-        ("method.inter_intra.rank_temp", ii.rank_temp > 0, "must be > 0"),
-        ("method.inter_intra.coherent_temp", ii.coherent_temp > 0, "must be > 0"),
-        ("method.long_short.num_short", ls.num_short >= 2, "must be >= 2"),
         ("method.long_short.num_short", ls.num_short <= frames or ls.weight <= 0, "must be <= data.frames"),
         ("method.long_short.stationary_dim", 0 < ls.stationary_dim < ls.dim, "must be within (0, method.long_short.dim)"),
-        ("method.long_short.weight", ls.weight >= 0, "must be >= 0"),
-        ("method.long_short.temp", ls.temp > 0, "must be > 0"),
     ]
 
 
@@ -173,62 +165,26 @@ def _region_rules(cfg: DictConfig) -> List[Rule]:
     local, scfs, dense = data.local_views > 0, m.scfs.weight > 0, m.densecl.weight > 0
     momentum = f"needs a momentum method ({', '.join(MOMENTUM_METHODS)})"
     return [
-        ("data.local_views", data.local_views >= 0, "must be >= 0 (0 = off)"),
         ("data.local_views", not local or data.num_views == 2, "needs data.num_views=2 (the global views, then the local ones)"),
         ("data.local_views", not local or m.name in MOMENTUM_METHODS, momentum),
         ("data.local_views", not local or m.vclr.segments == 0, "cannot be combined with method.vclr.segments"),
-        ("data.local_size", data.local_size >= 1, "must be >= 1"),
         ("data.local_crop_scale", _pair(data.local_crop_scale) and data.local_crop_scale[1] <= 1, "must be [min, max] within (0, 1]"),
         ("data.local_frames", data.local_frames is None or data.local_frames >= 1, "must be >= 1, or null (= data.frames)"),
-        ("method.scfs.weight", m.scfs.weight >= 0, "must be >= 0"),
         ("method.scfs.weight", not scfs or local, "needs data.local_views >= 1 (SCFS searches the global views for each local one)"),
         ("method.scfs.weight", not scfs or m.name in MOMENTUM_METHODS, momentum),
         ("method.scfs.stages", len(m.scfs.stages) >= 1 and len(set(m.scfs.stages)) == len(m.scfs.stages), "must name at least one stage, each once"),
-        ("method.scfs.bottleneck_dim", min(m.scfs.bottleneck_dim, m.scfs.hidden_dim, m.scfs.dim) >= 1, "(and hidden_dim, dim) must be >= 1"),
-        ("method.scfs.temp", m.scfs.temp > 0, "must be > 0"),
-        ("method.densecl.weight", 0 <= m.densecl.weight < 1, "must be within [0, 1): the dense share of the loss"),
         ("method.densecl.weight", not dense or m.name in MOMENTUM_METHODS, momentum),
         ("method.densecl.weight", not dense or m.vclr.segments == 0, "cannot be combined with method.vclr.segments (it needs clips (B,3,T,H,W))"),
-        ("method.densecl.hidden_dim", min(m.densecl.hidden_dim, m.densecl.dim) >= 1, "(and dim) must be >= 1"),
-        ("method.densecl.temp", m.densecl.temp > 0, "must be > 0"),
     ]
 
 
-def _optim_rules(o: DictConfig) -> List[Rule]:
+def _other_rules(cfg: DictConfig) -> List[Rule]:
+    t, e = cfg.trainer, cfg.eval
     return [
-        ("optim.lr", o.lr > 0, "must be > 0"),
-        ("optim.weight_decay", o.weight_decay >= 0, "must be >= 0"),
-        ("optim.momentum", 0 <= o.momentum <= 1, "must be within [0, 1]"),
-        ("optim.warmup_epochs", o.warmup_epochs >= 0, "must be >= 0"),
-        ("optim.trust_coefficient", o.trust_coefficient > 0, "must be > 0"),
-    ]
-
-
-def _trainer_rules(t: DictConfig) -> List[Rule]:
-    return [
-        ("trainer.max_epochs", t.max_epochs >= 1, "must be >= 1"),
-        ("trainer.batch_size", t.batch_size >= 1, "must be >= 1"),
         ("trainer.device", DEVICE.fullmatch(t.device) is not None, "must be auto, cpu, mps, cuda or cuda:<index>"),
-        ("trainer.log_every_n_steps", t.log_every_n_steps >= 1, "must be >= 1"),
-        ("trainer.save_every_n_epochs", t.save_every_n_epochs >= 1, "must be >= 1"),
-        ("trainer.keep_last_k", t.keep_last_k >= 0, "must be >= 0"),
-        ("trainer.grad_clip", t.grad_clip >= 0, "must be >= 0 (0 = off)"),
-        ("trainer.accumulate_grad_batches", t.accumulate_grad_batches >= 1, "must be >= 1"),
-        ("trainer.save_every_n_steps", t.save_every_n_steps >= 0, "must be >= 0 (0 = at epoch ends only)"),
-    ]
-
-
-def _eval_rules(e: DictConfig) -> List[Rule]:
-    return [
         ("eval.ks", _counts(e.ks), "must be one or more k >= 1"),
-        ("eval.batch_size", e.batch_size >= 1, "must be >= 1"),
-        ("eval.num_crops", e.num_crops >= 1, "must be >= 1"),
         ("eval.crop_size", e.crop_size is None or e.crop_size >= 1, "must be >= 1 (or unset: data.size)"),
-        ("eval.test_every_n_epochs", e.test_every_n_epochs >= 0, "must be >= 0 (0 = the last epoch only)"),
         ("eval.knn_k", _counts(e.knn_k), "must be one or more k >= 1"),
-        ("eval.knn_temperature", e.knn_temperature > 0, "must be > 0"),
-        ("eval.knn_every_n_epochs", e.knn_every_n_epochs >= 0, "must be >= 0 (0 = off)"),
-        ("eval.knn_monitor_videos", e.knn_monitor_videos >= 1, "must be >= 1"),
     ]
 
 
@@ -269,8 +225,8 @@ def _shown(value: Any, key: str) -> str:
 def validate(cfg: DictConfig, job: Optional[str] = None) -> None:
     """Every torch-free rule; the first broken one raises ConfigError."""
     _raise_first(_finite(cfg), cfg)
-    sections = [*_data_rules(cfg.data), *_model_rules(cfg.model), *_method_rules(cfg.method, cfg.data.frames, cfg.data.clip_gap_dist),
-                *_region_rules(cfg), *_optim_rules(cfg.optim), *_trainer_rules(cfg.trainer), *_eval_rules(cfg.eval)]
+    sections = [*_ranges(cfg), *_data_rules(cfg.data), *_method_rules(cfg.method, cfg.data.frames, cfg.data.clip_gap_dist),
+                *_region_rules(cfg), *_other_rules(cfg)]
     _raise_first(sections, cfg)
     _raise_first(_job_rules(cfg, job), cfg)
 
