@@ -128,8 +128,8 @@ def over_splits(data_cfg: DictConfig, run: Callable[[DictConfig, str], Dict[str,
 
 
 def evaluate_checkpoints(cfg: DictConfig, job: str, title: str, evaluate: Evaluate) -> Dict[str, Any]:
-    """`evaluate` every checkpoint of `checkpoint=` (on every split of data.split=all); write
-    `<output_dir>/<job>.json` (the row itself for one checkpoint) and `<job>.md`; print the table.
+    """`evaluate` every checkpoint of `checkpoint=` (on every split of data.split=all); rank 0 writes
+    `<output_dir>/<job>.json` (the row itself for one checkpoint) and `<job>.md` and prints the table.
     Returns {checkpoint entry: its row}."""
     device = dist.setup(cfg.trainer.device)
     output_dir = prepare_run(cfg)
@@ -144,8 +144,9 @@ def evaluate_checkpoints(cfg: DictConfig, job: str, title: str, evaluate: Evalua
             return evaluate(copy.deepcopy(backbone), data, normalization, EvalContext(run_dir / sub, device, bad_video_log(cfg), cache))
 
         rows[name] = over_splits(cfg.data, run)
-    write_json(output_dir / f"{job}.json", next(iter(rows.values())) if len(rows) == 1 else rows)
-    table = markdown_table(rows)
-    (output_dir / f"{job}.md").write_text(f"**{title}**\n\n{table}\n")
-    print(f"{title}\n{table}")
+    if dist.is_main_process():
+        write_json(output_dir / f"{job}.json", next(iter(rows.values())) if len(rows) == 1 else rows)
+        table = markdown_table(rows)
+        (output_dir / f"{job}.md").write_text(f"**{title}**\n\n{table}\n")
+        print(f"{title}\n{table}")
     return rows
