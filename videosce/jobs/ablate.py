@@ -32,6 +32,11 @@ def step_cost_ms(train_csv: Path) -> float:
     return 1000 * statistics.median(float(r["step_time"]) - float(r["data_time"]) for r in rows)
 
 
+def run_dir(ablation: DictConfig, name: str, seed: int) -> Path:
+    """Where the run of (variant `name`, `seed`) lives: its pretraining, evaluations and result.json."""
+    return Path(ablation.output_dir) / name.replace(" ", "_") / f"seed{seed}"
+
+
 def pretrain_config(ablation: DictConfig, name: str, seed: int) -> DictConfig:
     """Variant `name`'s pretraining of `seed` under the shared budget (an interrupted one resumes)."""
     pdir = run_dir(ablation, name, seed) / "pretrain"
@@ -47,10 +52,6 @@ def eval_configs(ablation: DictConfig, checkpoint: str, seed: int, directory: Pa
         job: load_config(getattr(ablation, job), [*getattr(ablation, f"{job}_overrides"), *common, f"output_dir={directory / job}"], job=job)
         for job in ("retrieval", "finetune")
     }
-
-
-def run_dir(ablation: DictConfig, name: str, seed: int) -> Path:
-    return Path(ablation.output_dir) / name.replace(" ", "_") / f"seed{seed}"
 
 
 def check_configs(ablation: DictConfig) -> None:
