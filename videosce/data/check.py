@@ -3,6 +3,8 @@ first and last frames decoded, in parallel, with the decoder and timeout trainin
 
 A file whose last frame cannot be decoded is reported too: training samples clips up to the
 last frame the container lists, so a truncated or damaged tail fails there, not at open.
+Readable videos shorter than one configured clip are listed as well: their clips repeat the last
+frame (samplers.py), so they train on partly frozen clips.
 """
 from __future__ import annotations
 
@@ -13,13 +15,15 @@ from dataclasses import dataclass, field
 from functools import partial
 from multiprocessing import Pool
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from videosce.data.builders import usable_workers
 from videosce.data.datasets import SUBSETS, read_index
 from videosce.data.decoders import DecodeError, VideoInfo, decode_frames, probe_video
+from videosce.data.samplers import clip_span
 
 REPORT_FILE = "check_dataset.txt"
 TOP_RESOLUTIONS = 10
@@ -46,14 +50,43 @@ def check_video(path: str, backend: str = "pyav", timeout_s: Optional[float] = N
     return VideoCheck(path, info=info)
 
 
+class ClipLength(NamedTuple):
+    """What one clip of the config covers: `frames` source frames (data.frames x data.stride), or
+    `seconds` (data.clip_duration > 0)."""
+
+    frames: int = 0
+    seconds: float = 0.0
+
+    @classmethod
+    def of(cls, data_cfg: DictConfig) -> "ClipLength":
+        if data_cfg.clip_duration > 0:
+            return cls(seconds=float(data_cfg.clip_duration))
+        return cls(frames=clip_span(data_cfg.frames, data_cfg.stride))
+
+    def covers(self, info: VideoInfo) -> bool:
+        """False when the video is shorter than the clip (a duration the backend could not measure passes)."""
+        if self.seconds:
+            return info.duration == 0.0 or info.duration >= self.seconds
+        return info.num_frames >= self.frames
+
+    def __str__(self) -> str:
+        return f"{self.seconds:g} s (data.clip_duration)" if self.seconds else f"{self.frames} frames (data.frames x data.stride)"
+
+
 @dataclass
 class CheckReport:
     checks: List[VideoCheck]
     warnings: List[str] = field(default_factory=list)  # e.g. listed videos missing on disk
+    clip: ClipLength = ClipLength()
 
     @property
     def bad(self) -> List[VideoCheck]:
         return sorted((c for c in self.checks if c.error), key=lambda c: c.path)
+
+    @property
+    def short(self) -> List[VideoCheck]:
+        """Readable videos shorter than one clip."""
+        return sorted((c for c in self.checks if c.info is not None and not self.clip.covers(c.info)), key=lambda c: c.path)
 
     def format(self) -> str:
         """Human-readable summary; unreadable files as "<path>\\t<reason>" lines, like bad_videos.txt."""
@@ -69,6 +102,10 @@ class CheckReport:
             lines += [f"  {size:>11}: {count}" for size, count in sizes.most_common(TOP_RESOLUTIONS)]
             if len(sizes) > TOP_RESOLUTIONS:
                 lines.append(f"  {'others':>11}: {sum(c for _, c in sizes.most_common()[TOP_RESOLUTIONS:])}")
+        if self.short:
+            lines.append(f"{len(self.short)} readable videos are shorter than one clip of {self.clip}: their clips repeat "
+                         "the last frame (path<TAB>frames, seconds):")
+            lines += [f"{c.path}\t{c.info.num_frames} frames, {c.info.duration:.2f} s" for c in self.short]
         if self.bad:
             lines.append("unreadable videos (path<TAB>reason):")
             lines += [f"{c.path}\t{c.error}" for c in self.bad]
@@ -117,9 +154,9 @@ def check_dataset(cfg: DictConfig, progress: bool = True) -> CheckReport:
     paths, warnings = dataset_paths(cfg.data)
     # data.decode_timeout_s bounds each probe/decode when the config defines it (None: no deadline).
     timeout_s = OmegaConf.select(cfg, "data.decode_timeout_s")
-    checks = list(tqdm(_run_checks(paths, cfg.data.decoder, timeout_s, cfg.data.num_workers),
+    checks = list(tqdm(_run_checks(paths, cfg.data.decoder, timeout_s, usable_workers(cfg.data.num_workers)),
                        total=len(paths), desc="checking videos", unit="video", disable=not progress))
-    return CheckReport(checks, warnings)
+    return CheckReport(checks, warnings, ClipLength.of(cfg.data))
 
 
 def run(cfg: DictConfig, progress: bool = True) -> int:
