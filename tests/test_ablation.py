@@ -6,8 +6,8 @@ import pytest
 import yaml
 from helpers import ROOT, demo_data, run_tool
 
-from videosce.config import ConfigError
-from videosce.eval.ablation import RANDOM, load_ablation_config, markdown, step_cost_ms, summarise
+from videosce.config import ConfigError, load_ablation_config
+from videosce.eval.ablation import RANDOM, markdown, step_cost_ms, summarise
 
 
 def test_step_cost_is_the_median_compute_time(tmp_path):

@@ -58,7 +58,7 @@ def test_contract_keys_exist():
 def test_shipped_configs_load():
     from pathlib import Path
 
-    from videosce.eval.ablation import load_ablation_config
+    from videosce.config import load_ablation_config
 
     for path in sorted((Path(__file__).parents[1] / "configs").rglob("*.yaml")):
         load_ablation_config(path) if path.parent.name == "ablate" else load_config(path)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from videosce.config import load_ablation_config  # noqa: E402
 from videosce.errors import exit_on_user_error  # noqa: E402
-from videosce.eval.ablation import load_ablation_config, run_ablation  # noqa: E402
 
 
 def main(argv=None) -> None:
@@ -21,7 +21,10 @@ def main(argv=None) -> None:
     parser.add_argument("overrides", nargs="*", help="key=value overrides of the ablation config, e.g. seeds=[0]")
     args = parser.parse_args(argv)
     with exit_on_user_error():
-        run_ablation(load_ablation_config(args.cfg, args.overrides))
+        cfg = load_ablation_config(args.cfg, args.overrides)
+        from videosce.eval.ablation import run_ablation  # imports torch: only once the config is known good
+
+        run_ablation(cfg)
 
 
 if __name__ == "__main__":

@@ -13,8 +13,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from videosce.config import parse_cli  # noqa: E402
 from videosce.errors import exit_on_user_error  # noqa: E402
-from videosce.eval.linear import linear_eval  # noqa: E402
-from videosce.eval.report import evaluate_checkpoints  # noqa: E402
 
 
 def main(argv=None) -> None:
@@ -24,6 +22,9 @@ def main(argv=None) -> None:
 
 
 def run(cfg) -> None:
+    from videosce.eval.linear import linear_eval  # imports torch: only once the config is known good
+    from videosce.eval.report import evaluate_checkpoints
+
     title = (
         f"linear + kNN (frozen {cfg.model.backbone}) on {cfg.data.format} split {cfg.data.split}: {cfg.data.eval_clips} clips x "
         f"{cfg.eval.num_crops} crops per video, softmax averaged per video (top1/top5); kNN T={cfg.eval.knn_temperature}"

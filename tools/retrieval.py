@@ -13,8 +13,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from videosce.config import parse_cli  # noqa: E402
 from videosce.errors import exit_on_user_error  # noqa: E402
-from videosce.eval.report import evaluate_checkpoints  # noqa: E402
-from videosce.eval.retrieval import evaluate_retrieval, retrieval_title  # noqa: E402
 
 
 def main(argv=None) -> None:
@@ -24,6 +22,9 @@ def main(argv=None) -> None:
 
 
 def run(cfg) -> None:
+    from videosce.eval.report import evaluate_checkpoints  # imports torch: only once the config is known good
+    from videosce.eval.retrieval import evaluate_retrieval, retrieval_title
+
     title = retrieval_title(cfg)
     evaluate_checkpoints(
         cfg, "retrieval", title,

@@ -6,10 +6,11 @@ raises `ConfigError` whose message is one line naming the key.
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
@@ -53,7 +54,7 @@ class DataConfig:
     split_dir: str = MISSING
     split: Union[int, str] = 1  # official split 1, 2 or 3; "all": eval tools run the three, report mean ± std
     decoder: str = "pyav"
-    num_workers: int = 4
+    num_workers: int = 4  # DataLoader processes, at most: capped by the CPUs this process may use
     frames: int = 8
     stride: int = 4
     clip_duration: float = 0.0  # seconds; > 0 samples `frames` frames uniformly over this window (SCE: 2.56) instead of `stride`
@@ -167,14 +168,16 @@ class TrainerConfig:
     batch_size: int = 64
     device: str = "auto"
     log_every_n_steps: int = 10
-    save_every_n_epochs: int = 1
-    keep_last_k: int = 2
+    save_every_n_epochs: int = 1  # export the backbone's weights every N epochs (checkpoints/backbone-epoch-NNNN.pt)
+    keep_last_k: int = 2  # backbone-epoch-NNNN.pt files kept (the newest); the final backbone.pt and last.ckpt always stay
     progress_bar: bool = True
     grad_clip: float = 0.0  # max gradient norm; 0 = off
-    precision: str = "32"  # "32" | "bf16" | "16" (fp16 with loss scaling)
+    precision: str = "32"  # "32" | "bf16" | "16" (fp16 with loss scaling); replaced, with one line, where the device runs it slowly
     accumulate_grad_batches: int = 1
     sync_bn: bool = False  # SyncBatchNorm across ranks (CUDA only)
     save_every_n_steps: int = 0  # also refresh last.ckpt every N steps; 0 = at epoch ends only
+    deterministic: bool = False  # deterministic algorithms only (torch.use_deterministic_algorithms; cuDNN/cuBLAS set for it)
+    threads: int = 0  # torch intra-op threads; 0 = torch's default (this machine's cores). Results depend on it
 
 
 @dataclass
@@ -203,6 +206,37 @@ class Config:
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+ABLATION_RANDOM_ROW = "random init"  # tools/ablate.py: the row of a randomly initialised backbone (no pretraining)
+
+
+@dataclass
+class AblationConfig:
+    """tools/ablate.py: variants x seeds, each pretrained, then evaluated (videosce/eval/ablation.py)."""
+
+    output_dir: str = "outputs/ablate"
+    pretrain: str = "configs/pretrain/demo_sce.yaml"  # base configs the overrides apply to
+    retrieval: str = "configs/retrieval/demo.yaml"
+    finetune: str = "configs/finetune/demo.yaml"
+    seeds: List[int] = field(default_factory=lambda: [0, 1])
+    pretrain_overrides: List[str] = field(default_factory=list)  # the shared budget, for every variant
+    retrieval_overrides: List[str] = field(default_factory=list)
+    finetune_overrides: List[str] = field(default_factory=list)
+    random_baseline: bool = True  # also evaluate a randomly initialised backbone per seed
+    # name -> pretrain overrides; the first is the reference for the cost ratio (plain SCE)
+    variants: Dict[str, List[str]] = field(default_factory=dict)
+
+
+def load_ablation_config(path: str | Path, overrides: Sequence[str] = ()) -> DictConfig:
+    cfg = load_structured(AblationConfig, path, overrides)
+    if not cfg.variants:
+        raise ConfigError("bad value for config key 'variants': name at least one variant")
+    if not cfg.seeds:
+        raise ConfigError("bad value for config key 'seeds': give at least one seed")
+    if ABLATION_RANDOM_ROW in cfg.variants:
+        raise ConfigError(f"bad value for config key 'variants': '{ABLATION_RANDOM_ROW}' is the name of the random-init row")
+    return cfg
 
 
 def _one_line(exc: OmegaConfBaseException) -> str:
@@ -297,6 +331,7 @@ def _validate(cfg: DictConfig) -> None:
         ("trainer.batch_size", cfg.trainer.batch_size >= 1, "must be >= 1"),
         ("trainer.precision", cfg.trainer.precision in PRECISIONS, f"must be one of {', '.join(PRECISIONS)}"),
         ("trainer.accumulate_grad_batches", cfg.trainer.accumulate_grad_batches >= 1, "must be >= 1"),
+        ("trainer.threads", cfg.trainer.threads >= 0, "must be >= 0 (0 = torch's default)"),
         ("optim.lr", cfg.optim.lr > 0, "must be > 0"),
     ]
     for key, ok, rule in checks:
@@ -332,6 +367,16 @@ def load_config(path: Optional[str | Path] = None, overrides: Sequence[str] = ()
     _validate(cfg)
     OmegaConf.set_readonly(cfg, True)
     return cfg
+
+
+def with_values(cfg: DictConfig, values: Mapping[str, Any]) -> DictConfig:
+    """A read-only copy of `cfg` with some dotted keys changed (one split of data.split=all, ...)."""
+    out = copy.deepcopy(cfg)
+    OmegaConf.set_readonly(out, False)
+    for key, value in values.items():
+        OmegaConf.update(out, key, value, merge=False)
+    OmegaConf.set_readonly(out, True)
+    return out
 
 
 def save_config(cfg: DictConfig, path: str | Path) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 from pathlib import Path
 from typing import Any, Dict, Iterator, Tuple
@@ -17,18 +18,37 @@ from videosce.utils.dist import is_main_process
 
 from .checkpoint import load_checkpoint
 
+log = logging.getLogger(__name__)
+
 
 def prepare_run(cfg: DictConfig, config_name: str = "config.yaml") -> Path:
-    """Create `output_dir`, configure logging, seed every RNG, save the resolved config."""
+    """Create `output_dir`, configure logging, seed every RNG, set threads and determinism, save the resolved config."""
     output_dir = Path(cfg.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
+    if cfg.trainer.threads:
+        torch.set_num_threads(cfg.trainer.threads)
+    if cfg.trainer.deterministic:
+        use_deterministic_algorithms()
     if is_main_process():
         save_config(cfg, output_dir / config_name)
     return output_dir
+
+
+def use_deterministic_algorithms() -> None:
+    """Deterministic kernels only, so a rerun on the same machine, device and thread count gives
+    bit-identical weights (the data pipeline is already a function of (seed, epoch, video)).
+
+    cuBLAS needs a fixed workspace for it (set before its first use) and cuDNN must not benchmark
+    algorithms; an op without a deterministic kernel raises instead of running."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(True)
+    log.info("trainer.deterministic: deterministic algorithms, %d intra-op threads (reruns match bit for bit "
+             "on this machine with this thread count)", torch.get_num_threads())
 
 
 def write_json(path: str | Path, payload: Dict[str, Any]) -> None:

@@ -20,13 +20,17 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
-from videosce.config import ConfigError
+from videosce.config import ConfigError, with_values
 from videosce.data.builders import loader_options
 from videosce.utils import dist
 
-from .checkpoint import BEST, LAST, load_checkpoint, prune_epoch_checkpoints, resolve_resume, save_checkpoint
+from .checkpoint import (
+    FINAL_BACKBONE, LAST, best_backbone_name, epoch_backbone_name, export_backbone, load_checkpoint, prune_epoch_backbones,
+    resolve_resume, save_checkpoint,
+)
 from .logger import RunLogger
 from .optim import build_optimizer
+from .precision import autocast_dtype, runnable_precision
 from .schedules import warmup_cosine
 
 log = logging.getLogger(__name__)
@@ -39,6 +43,16 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"trainer.device={name} but no CUDA GPU is available; use trainer.device=cpu")
     return device
+
+
+def with_runnable_precision(cfg: DictConfig) -> DictConfig:
+    """`cfg` with `trainer.precision` as its device runs it well; when that changes it, one warning line says so."""
+    device = resolve_device(cfg.trainer.device)
+    used, why = runnable_precision(cfg.trainer.precision, device)
+    if why is None:
+        return cfg
+    log.warning("trainer.precision=%s is slow on %s (%s): using trainer.precision=%s instead", cfg.trainer.precision, device.type.upper(), why, used)
+    return with_values(cfg, {"trainer.precision": used})
 
 
 def to_device(batch: Any, device: torch.device) -> Any:
@@ -75,10 +89,10 @@ class Trainer:
             self.device = torch.device("cuda", dist.get_local_rank())
             torch.cuda.set_device(self.device)
         self.logger = RunLogger(self.output_dir, enabled=dist.is_main_process())
-        precision = cfg.trainer.precision
-        self.autocast_dtype = {"bf16": torch.bfloat16, "16": torch.float16}.get(precision)
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=precision == "16")
-        self.best_loss = float("inf")
+        self.cfg = cfg = with_runnable_precision(cfg)
+        self.autocast_dtype = autocast_dtype(cfg.trainer.precision)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.trainer.precision == "16")
+        self.best_score = float("-inf")
 
     def _loader(self, dataset: Dataset, sampler: ResumableSampler) -> DataLoader:
         data = self.cfg.data
@@ -106,11 +120,13 @@ class Trainer:
         dataset: Dataset,
         epoch_end_checks: Sequence[Callable[[], None]] = (),
         epoch_end_metrics: Optional[Callable[[int], Dict[str, float]]] = None,
+        best_metric: Optional[str] = None,
     ) -> nn.Module:
         """Train `model` on `dataset`; resumes from `cfg.resume`; returns the trained (unwrapped) model.
 
         `epoch_end_checks` may stop the run (e.g. too many bad videos); `epoch_end_metrics(epoch)`
-        returns scalars (e.g. an online kNN monitor) logged to `monitor.csv` by the main process.
+        returns scalars (e.g. an online kNN monitor) logged to `monitor.csv` by the main process;
+        the epoch where its `best_metric` (higher is better) peaks is exported as the best backbone.
         """
         tcfg, ocfg = self.cfg.trainer, self.cfg.optim
         world, accumulate = dist.get_world_size(), tcfg.accumulate_grad_batches
@@ -140,7 +156,6 @@ class Trainer:
                 disable=not (tcfg.progress_bar and dist.is_main_process()),
                 dynamic_ncols=True,
             )
-            epoch_losses = []
             for _ in bar:
                 tick = time.perf_counter()
                 lr = warmup_cosine(step, max_steps, warmup_steps, base_lr)
@@ -156,7 +171,6 @@ class Trainer:
                 self.scaler.update()
                 step += 1
                 extra = model.after_optimizer_step(step, max_steps) if hasattr(model, "after_optimizer_step") else {}
-                epoch_losses.append(float(loss))
                 if step % tcfg.log_every_n_steps == 0 or step == max_steps:
                     scalars = {k: float(v) for k, v in outputs.items()}
                     step_time = time.perf_counter() - tick
@@ -170,7 +184,7 @@ class Trainer:
             metrics = epoch_end_metrics(epoch + 1) if epoch_end_metrics and dist.is_main_process() else {}
             if metrics:
                 self.logger.log("monitor", step, {"epoch": epoch + 1, **metrics})
-            self._save(model, optimizer, epoch + 1, step, epoch_end=True, epoch_loss=sum(epoch_losses) / max(len(epoch_losses), 1))
+            self._save(model, optimizer, epoch + 1, step, epoch_end=True, best=(best_metric, metrics.get(best_metric)) if best_metric else None)
         self.logger.close()
         return model
 
@@ -202,25 +216,36 @@ class Trainer:
             "scaler": self.scaler.state_dict(),
             "epoch": epoch,
             "global_step": step,
-            "best_loss": self.best_loss,
+            "best_score": self.best_score,
             "torch_rng": torch.get_rng_state(),
             "config": OmegaConf.to_container(self.cfg, resolve=True),
         }
 
-    def _save(self, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int, step: int, epoch_end: bool, epoch_loss: Optional[float] = None) -> None:
-        """last.ckpt always; at epoch ends also epoch-NNNN.ckpt (last K kept) and best.ckpt (lowest epoch loss)."""
+    def _save(
+        self, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int, step: int, epoch_end: bool,
+        best: Optional[tuple[str, Optional[float]]] = None,
+    ) -> None:
+        """last.ckpt (the full state; only resume needs it) always. At epoch ends, the backbone's
+        weights alone (`export_backbone`): backbone.pt at the last epoch, backbone-epoch-NNNN.pt every
+        save_every_n_epochs before it (last K kept), backbone-best-<metric>.pt when `best` = (metric,
+        this epoch's value) beat every earlier epoch."""
         if not dist.is_main_process():
             return
-        improved = epoch_loss is not None and epoch_loss < self.best_loss
+        improved = best is not None and best[1] is not None and best[1] > self.best_score
         if improved:
-            self.best_loss = epoch_loss
-        state = self._state(model, optimizer, epoch, step)
+            self.best_score = best[1]
+        save_checkpoint(self._state(model, optimizer, epoch, step), self.checkpoint_dir / LAST)
+        backbone = getattr(model, "backbone", None)
+        if not epoch_end or backbone is None:
+            return
+        tcfg, config = self.cfg.trainer, OmegaConf.to_container(self.cfg, resolve=True)
         if improved:
-            save_checkpoint(state, self.checkpoint_dir / BEST)
-        save_checkpoint(state, self.checkpoint_dir / LAST)
-        if epoch_end and (epoch % self.cfg.trainer.save_every_n_epochs == 0 or epoch == self.cfg.trainer.max_epochs):
-            save_checkpoint(state, self.checkpoint_dir / f"epoch-{epoch:04d}.ckpt")
-            prune_epoch_checkpoints(self.checkpoint_dir, self.cfg.trainer.keep_last_k)
+            export_backbone(backbone, config, self.checkpoint_dir / best_backbone_name(best[0]), epoch=epoch, global_step=step, **{best[0]: best[1]})
+        if epoch == tcfg.max_epochs:
+            export_backbone(backbone, config, self.checkpoint_dir / FINAL_BACKBONE, epoch=epoch, global_step=step)
+        elif epoch % tcfg.save_every_n_epochs == 0:
+            export_backbone(backbone, config, self.checkpoint_dir / epoch_backbone_name(epoch), epoch=epoch, global_step=step)
+            prune_epoch_backbones(self.checkpoint_dir, tcfg.keep_last_k)
 
     def _resume(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> int:
         path = resolve_resume(self.cfg.resume, self.checkpoint_dir)
@@ -230,7 +255,7 @@ class Trainer:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
-        self.best_loss = state["best_loss"]
+        self.best_score = state.get("best_score", float("-inf"))
         torch.set_rng_state(state["torch_rng"])
         log.info("resumed from %s at epoch %d, step %d", path, state["epoch"], state["global_step"])
         return int(state["global_step"])

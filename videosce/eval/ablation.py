@@ -10,13 +10,13 @@ from __future__ import annotations
 import csv
 import json
 import statistics
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
-from videosce.config import ConfigError, load_config, load_structured
+from videosce.config import ABLATION_RANDOM_ROW as RANDOM, load_config
+from videosce.engine.checkpoint import FINAL_BACKBONE, LAST
 from videosce.engine.run import eval_backbones, prepare_run, write_json
 from videosce.engine.trainer import resolve_device
 from videosce.pretrain import pretrain
@@ -24,35 +24,6 @@ from videosce.pretrain import pretrain
 from .finetune import finetune
 from .metrics import mean_std
 from .retrieval import evaluate_retrieval, retrieval_title
-
-RANDOM = "random init"  # the row of a randomly initialised backbone (no pretraining)
-
-
-@dataclass
-class AblationConfig:
-    output_dir: str = "outputs/ablate"
-    pretrain: str = "configs/pretrain/demo_sce.yaml"  # base configs the overrides apply to
-    retrieval: str = "configs/retrieval/demo.yaml"
-    finetune: str = "configs/finetune/demo.yaml"
-    seeds: List[int] = field(default_factory=lambda: [0, 1])
-    pretrain_overrides: List[str] = field(default_factory=list)  # the shared budget, for every variant
-    retrieval_overrides: List[str] = field(default_factory=list)
-    finetune_overrides: List[str] = field(default_factory=list)
-    random_baseline: bool = True  # also evaluate a randomly initialised backbone per seed
-    # name -> pretrain overrides; the first is the reference for the cost ratio (plain SCE)
-    variants: Dict[str, List[str]] = field(default_factory=dict)
-
-
-def load_ablation_config(path: str | Path, overrides: Sequence[str] = ()) -> DictConfig:
-    cfg = load_structured(AblationConfig, path, overrides)
-    if not cfg.variants:
-        raise ConfigError("bad value for config key 'variants': name at least one variant")
-    if not cfg.seeds:
-        raise ConfigError("bad value for config key 'seeds': give at least one seed")
-    if RANDOM in cfg.variants:
-        raise ConfigError(f"bad value for config key 'variants': '{RANDOM}' is the name of the random-init row")
-    return cfg
-
 
 def step_cost_ms(train_csv: Path) -> float:
     """Median per-step compute time (step_time - data_time) in ms from a trainer's train.csv."""
@@ -75,7 +46,7 @@ def _evaluate(checkpoint: str, ablation: DictConfig, seed: int, run_dir: Path) -
     prepare_run(fcfg)
     (_, backbone), = eval_backbones(fcfg)
     tuned = finetune(backbone, fcfg, run_dir / "finetune")
-    return {**results, "top1": tuned["top1"], "top5": tuned["top5"]}
+    return {**results, **{k: tuned[k] for k in ("top1", "top5") if k in tuned}}
 
 
 def run_one(name: str, overrides: Sequence[str], seed: int, ablation: DictConfig) -> Dict[str, float]:
@@ -89,13 +60,13 @@ def run_one(name: str, overrides: Sequence[str], seed: int, ablation: DictConfig
         result = _evaluate("random", ablation, seed, run_dir)
     else:
         pdir = run_dir / "pretrain"
-        last = pdir / "checkpoints" / "last.ckpt"
+        last = pdir / "checkpoints" / LAST
         settings = [*ablation.pretrain_overrides, *overrides, f"seed={seed}", f"output_dir={pdir}", "eval.retrieval_at_end=false"]
         if last.is_file():  # an interrupted pretraining continues where it stopped
             settings.append(f"resume={last}")
         pcfg = load_config(ablation.pretrain, settings)
         pretrain(pcfg)
-        result = {**_evaluate(str(last), ablation, seed, run_dir), "step_ms": step_cost_ms(pdir / "train.csv")}
+        result = {**_evaluate(str(pdir / "checkpoints" / FINAL_BACKBONE), ablation, seed, run_dir), "step_ms": step_cost_ms(pdir / "train.csv")}
     write_json(done, result)
     return result
 

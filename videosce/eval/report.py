@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Mapping, NamedTuple, Sequence
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from videosce.config import with_values
 from videosce.engine.run import eval_backbones, prepare_run, write_json
-from videosce.engine.trainer import resolve_device
+from videosce.engine.trainer import resolve_device, with_runnable_precision
 from videosce.models import VideoBackbone
 
 from .features import FeatureCache
@@ -28,16 +29,6 @@ class EvalContext(NamedTuple):
 
 
 Evaluate = Callable[[VideoBackbone, DictConfig, EvalContext], Dict[str, float]]
-
-
-def with_values(cfg: DictConfig, values: Mapping[str, Any]) -> DictConfig:
-    """A read-only copy of `cfg` with some dotted keys changed (one split of data.split=all, ...)."""
-    out = copy.deepcopy(cfg)
-    OmegaConf.set_readonly(out, False)
-    for key, value in values.items():
-        OmegaConf.update(out, key, value, merge=False)
-    OmegaConf.set_readonly(out, True)
-    return out
 
 
 def over_splits(cfg: DictConfig, run: Callable[[DictConfig, str], Dict[str, float]]) -> Dict[str, Any]:
@@ -64,6 +55,7 @@ def markdown_table(rows: Mapping[str, Mapping[str, Any]]) -> str:
 def evaluate_checkpoints(cfg: DictConfig, tool: str, title: str, evaluate: Evaluate) -> Dict[str, Any]:
     """`evaluate` every checkpoint of `checkpoint=` (on every split of data.split=all); write
     `<output_dir>/<tool>.json` (the row itself for one checkpoint) and `<tool>.md`; print the table."""
+    cfg = with_runnable_precision(cfg)
     output_dir = prepare_run(cfg)
     device = resolve_device(cfg.trainer.device)
     rows: Dict[str, Any] = {}
