@@ -184,7 +184,7 @@ class Trainer:
             metrics = epoch_end_metrics(epoch + 1) if epoch_end_metrics and dist.is_main_process() else {}
             if metrics:
                 self.logger.log("monitor", step, {"epoch": epoch + 1, **metrics})
-            self._save(model, optimizer, epoch + 1, step, epoch_end=True, best=(best_metric, metrics.get(best_metric)) if best_metric else None)
+            self._save(model, optimizer, epoch + 1, step, epoch_end=True, metrics=metrics, best_metric=best_metric)
         self.logger.close()
         return model
 
@@ -223,24 +223,25 @@ class Trainer:
 
     def _save(
         self, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int, step: int, epoch_end: bool,
-        best: Optional[tuple[str, Optional[float]]] = None,
+        metrics: Optional[Dict[str, float]] = None, best_metric: Optional[str] = None,
     ) -> None:
         """last.ckpt (the full state; only resume needs it) always. At epoch ends, the backbone's
         weights alone (`export_backbone`): backbone.pt at the last epoch, backbone-epoch-NNNN.pt every
-        save_every_n_epochs before it (last K kept), backbone-best-<metric>.pt when `best` = (metric,
-        this epoch's value) beat every earlier epoch."""
+        save_every_n_epochs before it (last K kept), backbone-best-<best_metric>.pt when this epoch's
+        `metrics[best_metric]` beats every earlier epoch's."""
         if not dist.is_main_process():
             return
-        improved = best is not None and best[1] is not None and best[1] > self.best_score
+        score = (metrics or {}).get(best_metric) if best_metric else None
+        improved = score is not None and score > self.best_score
         if improved:
-            self.best_score = best[1]
+            self.best_score = score
         save_checkpoint(self._state(model, optimizer, epoch, step), self.checkpoint_dir / LAST)
         backbone = getattr(model, "backbone", None)
         if not epoch_end or backbone is None:
             return
         tcfg, config = self.cfg.trainer, OmegaConf.to_container(self.cfg, resolve=True)
         if improved:
-            export_backbone(backbone, config, self.checkpoint_dir / best_backbone_name(best[0]), epoch=epoch, global_step=step, **{best[0]: best[1]})
+            export_backbone(backbone, config, self.checkpoint_dir / best_backbone_name(best_metric), epoch=epoch, global_step=step, **{best_metric: score})
         if epoch == tcfg.max_epochs:
             export_backbone(backbone, config, self.checkpoint_dir / FINAL_BACKBONE, epoch=epoch, global_step=step)
         elif epoch % tcfg.save_every_n_epochs == 0:
