@@ -17,6 +17,7 @@ setup(
         "tensorboard>=2.14",
         "pytorchvideo==0.1.5",  # R3D-50 / R(2+1)D-50 / X3D definitions (pytorchvideo.models only)
         "fvcore>=0.1.5.post20221221",  # FLOP counts (tools/model_info.py)
+        "einops>=0.6",  # tensor layout changes (rearrange / reduce)
         "matplotlib>=3.7",  # evaluation pictures
     ],
     extras_require={

@@ -5,7 +5,6 @@ plain BN, per-rank batch statistics would differ from one process's by design.
 """
 import json
 import sys
-from functools import partial
 from pathlib import Path
 
 import torch
@@ -16,10 +15,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from videosce.config import load_config  # noqa: E402
 from videosce.engine.trainer import Trainer  # noqa: E402
-from videosce.losses import byol_loss, sce_loss  # noqa: E402
+from videosce.losses import SCELoss, byol_loss  # noqa: E402
+from videosce.methods.densecl import DenseCLTerm  # noqa: E402
 from videosce.methods.momentum import MomentumMethod  # noqa: E402
+from videosce.methods.queue import QueueNegatives  # noqa: E402
 from videosce.methods.simclr import SimCLR  # noqa: E402
 from videosce.models import VideoBackbone  # noqa: E402
+from videosce.schedules import SCESchedule  # noqa: E402
 from videosce.utils import dist  # noqa: E402
 
 
@@ -32,16 +34,19 @@ class TinyConvNet(VideoBackbone):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(self.conv(x))
 
+    def stages(self):
+        return [("res5", nn.Sequential(self.conv, nn.ReLU()))]
+
 
 def mlp(dim_in: int, dim_out: int) -> nn.Module:
     return nn.Sequential(nn.Linear(dim_in, 16), nn.ReLU(), nn.Linear(16, dim_out))
 
 
 class TwoViews(Dataset):
-    """Deterministic clips per index; records which indices this process loaded."""
+    """Deterministic clips per index (2 global views, then `local` smaller ones); records which indices this process loaded."""
 
-    def __init__(self, size: int = 32) -> None:
-        self.size, self.seen = size, []
+    def __init__(self, size: int = 32, local: int = 0) -> None:
+        self.size, self.local, self.seen = size, local, []
 
     def __len__(self) -> int:
         return self.size
@@ -49,7 +54,8 @@ class TwoViews(Dataset):
     def __getitem__(self, index: int):
         self.seen.append(index)
         gen = torch.Generator().manual_seed(index)
-        return [torch.randn(3, 2, 6, 6, generator=gen) for _ in range(2)], index % 3, index
+        local = [torch.randn(3, 1, 4, 4, generator=gen) for _ in range(self.local)]
+        return [torch.randn(3, 2, 6, 6, generator=gen) for _ in range(2)] + local, index % 3, index
 
 
 def build(method: str) -> nn.Module:
@@ -57,8 +63,12 @@ def build(method: str) -> nn.Module:
     if method == "simclr":
         return SimCLR(TinyConvNet(), mlp(8, 4), temp=0.2)
     if method == "byol":
-        return MomentumMethod(TinyConvNet(), mlp(8, 4), mlp(4, 4), lambda q, k, queue: byol_loss(q, k), key_dim=4, queue_size=None, momentum=0.9)
-    return MomentumMethod(TinyConvNet(), mlp(8, 4), mlp(4, 4), partial(sce_loss, temp=0.1, temp_m=0.05, coeff=0.5), key_dim=4, queue_size=16, momentum=0.9)
+        return MomentumMethod(TinyConvNet(), mlp(8, 4), mlp(4, 4), lambda q, k, negatives: byol_loss(q, k), momentum=0.9)
+    if method == "densecl_multicrop":  # a BN-free dense head; the local views go through the BN-free backbone and heads
+        terms = {"densecl": DenseCLTerm(8, "res5", 8, 4, weight=0.5, temp=0.2, queue_size=16)}
+        return MomentumMethod(TinyConvNet(), mlp(8, 4), mlp(4, 4), SCELoss(0.1), momentum=0.9, negatives=QueueNegatives(16, 4),
+                              schedule=SCESchedule(0.5, 0.05), terms=terms)
+    return MomentumMethod(TinyConvNet(), mlp(8, 4), mlp(4, 4), SCELoss(0.1), momentum=0.9, negatives=QueueNegatives(16, 4), schedule=SCESchedule(0.5, 0.05))
 
 
 def main(out_dir: str, method: str, global_batch: int, epochs: int, accumulate: int) -> None:
@@ -67,7 +77,7 @@ def main(out_dir: str, method: str, global_batch: int, epochs: int, accumulate: 
                              f"trainer.batch_size={global_batch // world // accumulate}", f"trainer.accumulate_grad_batches={accumulate}",
                              f"trainer.max_epochs={epochs}", "trainer.progress_bar=false", "trainer.log_every_n_steps=1",
                              "trainer.device=cpu", "optim.lr=0.05", "seed=3"])
-    dataset = TwoViews()
+    dataset = TwoViews(local=2 if method.endswith("multicrop") else 0)
     model = Trainer(cfg).fit(build(method), dataset)
     rank = dist.get_rank()
     state = {k: v.tolist() for k, v in model.state_dict().items()}

@@ -2,6 +2,8 @@
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -17,3 +19,27 @@ def demo_data(root):
     """Overrides that point a demo config at the small generated dataset of the `demo_root` fixture."""
     return [f"data.video_root={root / 'videos'}", f"data.split_dir={root / 'splits'}", "data.format=ucf101", "data.num_workers=0",
             "data.size=24", "data.eval_short_side=28", "data.eval_clips=2", "data.frames=4", "data.stride=2"]
+
+
+def require(backend):
+    """Skip unless the decoder backend's optional library is installed and loads."""
+    from videosce.data.decoders import DECODERS, MissingDependencyError, get_decoder
+
+    pytest.importorskip(DECODERS.info(backend)["module"])
+    try:
+        get_decoder(backend)
+    except MissingDependencyError as exc:
+        pytest.skip(str(exc))
+def small_split(demo_root, tmp_path, per_class):
+    """A split 1 with `per_class` = (train, test) videos of each class, to keep the 112px VCOP clips cheap."""
+    splits = tmp_path / "splits"
+    splits.mkdir()
+    (splits / "classInd.txt").write_text((demo_root / "splits" / "classInd.txt").read_text())
+    for subset, count in zip(("train", "test"), per_class):
+        lines, seen = [], {}
+        for line in (demo_root / "splits" / f"{subset}list01.txt").read_text().splitlines():
+            name = line.split("/")[0]
+            seen[name] = seen.get(name, 0) + 1
+            lines += [line] if seen[name] <= count else []
+        (splits / f"{subset}list01.txt").write_text("\n".join(lines) + "\n")
+    return splits

@@ -17,10 +17,15 @@ from videosce.losses.temporal import (
     temporal_coherent_loss,
     unshuffle_slots,
 )
-from videosce.methods import build_method
+from videosce.methods import TermInputs, build_method
 
 BASE = ["data.video_root=v", "data.split_dir=s", "model.backbone=r3d_tiny", "model.proj_hidden_dim=32", "model.proj_dim=8",
         "model.pred_hidden_dim=32", "method.queue_size=16"]
+
+
+def tiny_method(overrides):
+    cfg = load_config(None, BASE + overrides)
+    return build_method(cfg.model, cfg.method)
 
 
 def softplus(x):
@@ -153,15 +158,15 @@ OPTIONS = {  # test id -> (term name, overrides)
 def test_aux_option_trains_one_step_and_logs(method, option):
     torch.manual_seed(0)
     name, overrides = OPTIONS[option]
-    model = build_method(load_config(None, BASE + [f"method.name={method}"] + overrides))
-    assert list(model.aux_terms) == [name]
+    model = tiny_method([f"method.name={method}"] + overrides)
+    assert list(model.terms) == [name]
     views = [torch.randn(2, 3, 8, 24, 24) for _ in range(2)]
     out = model(views, None)
     out["loss"].backward()
     assert f"loss_{name}" in out and torch.isfinite(out[f"loss_{name}"]) and out[f"loss_{name}"] > 0
-    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.aux_terms.parameters())
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.terms.parameters())
     assert all(p.grad is not None for p in model.backbone.parameters())
-    assert all(p.grad is None for p in model.target_backbone.parameters())
+    assert all(p.grad is None for p in model.target.backbone.parameters())
 
 
 @pytest.mark.parametrize("option", ["inter_intra", "long_short"])
@@ -170,21 +175,22 @@ def test_terms_reuse_the_online_features(option):
     a term computing every feature itself."""
     name, overrides = OPTIONS[option]
     torch.manual_seed(0)
-    model = build_method(load_config(None, BASE + overrides))
+    model = tiny_method(overrides)
     calls = []
     model.backbone.register_forward_hook(lambda module, args, out: calls.append(args[0].shape[0]))
     views = [torch.randn(2, 3, 8, 24, 24) for _ in range(2)]
-    torch.manual_seed(1)
+    draws = torch.Generator()
+    draws.set_state(model.generator.get_state())  # the term's shuffle draws, replayed below
     logged = model(views)[f"loss_{name}"]
     assert calls == [2, 2, 2] if option == "inter_intra" else calls == [2, 2, 4]  # a, b, then shuffled a / 2 x 2 sub-clips
-    torch.manual_seed(1)
-    assert model.aux_terms[name](model, views).item() == pytest.approx(logged.item(), rel=1e-5)  # online_features empty now
+    alone = model.terms[name](TermInputs(views, [], model.backbone, draws))  # no features given: the term encodes every view
+    assert alone.item() == pytest.approx(logged.item(), rel=1e-5)
 
 
 def test_aux_terms_off_by_default():
-    model = build_method(load_config(None, BASE))
-    assert len(model.aux_terms) == 0
-    assert not any(key.startswith("aux_terms") for key in model.state_dict())
+    model = tiny_method([])
+    assert len(model.terms) == 0
+    assert not any(key.startswith("terms") for key in model.state_dict())
     out = model([torch.randn(2, 3, 8, 24, 24) for _ in range(2)])
     assert list(out) == ["loss"]
 

@@ -42,6 +42,35 @@ def test_eval_mode_is_deterministic_and_info_present(name):
     assert info["frames"] >= info["min_frames"] >= 1 and info["size"] >= max(16, info["min_size"])
 
 
+@pytest.mark.parametrize("name", list_backbones())
+def test_named_stages(name):
+    """stem, res2..res5 in order (+ later steps); the last stage is the last feature map; a subset comes
+    back in the order asked and stops the trunk at the deepest; res4 and res5 halve the size before."""
+    torch.manual_seed(0)
+    model = create_backbone(name).eval()
+    names = model.stage_names
+    assert names[:5] == ("stem", "res2", "res3", "res4", "res5")
+    x = tiny_clip(name)
+    with torch.no_grad():
+        every = model.forward_stages(x, names)
+        assert list(every) == list(names) and torch.equal(every[names[-1]], model.forward_features(x))
+        later = [m for m in dict(model.stages())["res5"].modules()]
+        calls = []
+        hooks = [m.register_forward_hook(lambda *args: calls.append(1)) for m in later]
+        subset = model.forward_stages(x, ["res4", "res3"])
+        for hook in hooks:
+            hook.remove()
+    assert list(subset) == ["res4", "res3"] and not calls
+    assert torch.equal(subset["res3"], every["res3"])
+    for low, high in [("res3", "res4"), ("res4", "res5")]:
+        assert every[high].shape[-2:] == tuple(-(-n // 2) for n in every[low].shape[-2:])
+    model.train()
+    assert model.stage_channels(names) == {n: every[n].shape[1] for n in names} and model.training
+    assert every[names[-1]].shape[1] == model.num_features
+    with pytest.raises(ValueError, match="res9.*choose from stem, res2"):
+        model.forward_stages(x, ["res9"])
+
+
 def test_torchvision_state_dict_interop():
     from torchvision.models.video import r3d_18
 
@@ -93,6 +122,51 @@ def _ptv_x3d_trunk(net):
     return net
 
 
+# The SCE reference's ResNet3D-18 (the authors' `create_resnet3d_basic`, depth 18), assembled here the way
+# that code does: pytorchvideo's stem, `create_res_stage` with a basic block as its `bottleneck`, and
+# pytorchvideo's head. (stage, channels, conv_a temporal kernel, spatial stride) per stage:
+SLOW_R18_STAGES = ((1, 64, 1, 1), (2, 128, 1, 2), (3, 256, 3, 2), (4, 512, 3, 2))
+
+
+class _ReferenceBasicBlock(nn.Module):
+    def __init__(self, conv_a, norm_a, act_a, conv_b, norm_b):
+        super().__init__()
+        self.conv_a, self.norm_a, self.act_a, self.conv_b, self.norm_b = conv_a, norm_a, act_a, conv_b, norm_b
+
+    def forward(self, x):
+        return self.norm_b(self.conv_b(self.act_a(self.norm_a(self.conv_a(x)))))
+
+
+def _reference_basic_block(*, dim_in, dim_out, conv_a_kernel_size, conv_a_stride, conv_a_padding, conv_b_kernel_size,
+                           conv_b_stride, conv_b_padding, norm, norm_eps, norm_momentum, **_bottleneck_only):
+    return _ReferenceBasicBlock(
+        nn.Conv3d(dim_in, dim_out, conv_a_kernel_size, conv_a_stride, conv_a_padding, bias=False),
+        norm(num_features=dim_out, eps=norm_eps, momentum=norm_momentum), nn.ReLU(),
+        nn.Conv3d(dim_out, dim_out, conv_b_kernel_size, conv_b_stride, conv_b_padding, bias=False),
+        norm(num_features=dim_out, eps=norm_eps, momentum=norm_momentum),
+    )
+
+
+def _reference_slow_r18():
+    from pytorchvideo.models.head import create_res_basic_head
+    from pytorchvideo.models.net import Net
+    from pytorchvideo.models.resnet import create_res_stage
+    from pytorchvideo.models.stem import create_res_basic_stem
+
+    blocks = [create_res_basic_stem(in_channels=3, out_channels=64, conv_kernel_size=(1, 7, 7), conv_stride=(1, 2, 2),
+                                    conv_padding=(0, 3, 3))]
+    dim_in = 64
+    for index, dim_out, kt, stride in SLOW_R18_STAGES:
+        blocks.append(create_res_stage(
+            depth=2, dim_in=dim_in, dim_inner=dim_out, dim_out=dim_out, bottleneck=_reference_basic_block,
+            conv_a_kernel_size=(kt, 3, 3), conv_a_stride=(1, stride, stride), conv_a_padding=(kt // 2, 1, 1),
+            conv_b_kernel_size=(1, 3, 3), conv_b_stride=(1, 1, 1), conv_b_padding=(0, 1, 1),
+        ))
+        dim_in = dim_out
+    blocks.append(create_res_basic_head(in_features=512, out_features=400, pool_kernel_size=(8, 7, 7)))
+    return Net(blocks=nn.ModuleList(blocks))
+
+
 def _references():
     from pytorchvideo.models.hub import r2plus1d_r50, slow_r50, x3d_l, x3d_m, x3d_s, x3d_xs
     from torchvision.models import video as tv
@@ -107,6 +181,7 @@ def _references():
         "r2plus1d_34": (lambda: VideoResNet(BasicBlock, [Conv2Plus1D] * 4, [3, 4, 6, 3], R2Plus1dStem), tv_resnet, _tv_resnet_trunk),
         "s3d": (lambda: tv.s3d(weights=None), tv_s3d, _tv_s3d_trunk),
         "r3d_50": (slow_r50, ptv_resnet, _ptv_resnet_trunk),
+        "r3d_18_slow": (_reference_slow_r18, ptv_resnet, _ptv_resnet_trunk),
         "r2plus1d_50": (r2plus1d_r50, ptv_resnet, _ptv_resnet_trunk),
         "x3d_xs": (x3d_xs, ptv_x3d, _ptv_x3d_trunk),
         "x3d_s": (x3d_s, ptv_x3d, _ptv_x3d_trunk),
@@ -172,6 +247,54 @@ def test_exported_backbone_file_loads_everywhere(name, tmp_path):
     x = torch.randn(1, 3, 4, 32, 32)
     with torch.no_grad():
         assert torch.equal(again(x), ours(x)) and torch.allclose(reference(x), ours(x), atol=1e-4, rtol=1e-4)
+
+
+def _slow_r18_convs():
+    """(out, in, kt, kh, kw, output spatial side at a 224 input) of every conv of SCE's ResNet3D-18, from its definition."""
+    convs = [(64, 3, 1, 7, 7, 112)]  # stem; the 1x3x3 max-pool then halves 112 -> 56
+    dim_in, side = 64, 56
+    for _, dim_out, kt, stride in SLOW_R18_STAGES:
+        side //= stride
+        convs += [(dim_out, dim_in, kt, 3, 3, side), (dim_out, dim_out, 1, 3, 3, side)]  # block 1: conv_a, conv_b
+        if dim_in != dim_out or stride != 1:
+            convs.append((dim_out, dim_in, 1, 1, 1, side))  # projection shortcut
+        convs += [(dim_out, dim_out, kt, 3, 3, side), (dim_out, dim_out, 1, 3, 3, side)]  # block 2
+        dim_in = dim_out
+    return convs
+
+
+def test_r3d_18_slow_params_and_flops_closed_form():
+    """Parameters: conv weights + 2 per BatchNorm channel (one norm after every conv, no biases). Multiply-adds
+    at 8 x 224^2 (no temporal stride: T' = 8): conv weights x output positions. Exact (integer counts)."""
+    from videosce.models.info import count_gflops
+
+    convs = _slow_r18_convs()
+    params = sum(o * i * kt * kh * kw + 2 * o for o, i, kt, kh, kw, _ in convs)
+    macs = sum(o * i * kt * kh * kw * 8 * side * side for o, i, kt, kh, kw, side in convs)
+    model = create_backbone("r3d_18_slow")
+    assert sum(p.numel() for p in model.parameters()) == params == 20_023_872
+    assert count_gflops(model, 8, 224) * 1e9 == pytest.approx(macs, rel=1e-9)
+    assert backbone_info("r3d_18_slow")["frames"] == 8 and backbone_info("r3d_18_slow")["size"] == 224
+
+
+def test_r3d_18_slow_layout_and_no_temporal_downsampling():
+    """The reference's keys and kernels: 1x7x7 stem, conv_a temporal kernel 1 in res2/res3 and 3 in res4/res5,
+    conv_b 1x3x3; T frames in, T out; torchvision's r3d_18 (3x7x7 stem) is still registered unchanged."""
+    state = create_backbone("r3d_18_slow").state_dict()
+    shapes = {
+        "blocks.0.conv.weight": (64, 3, 1, 7, 7),
+        "blocks.1.res_blocks.0.branch2.conv_a.weight": (64, 64, 1, 3, 3),
+        "blocks.2.res_blocks.0.branch2.conv_a.weight": (128, 64, 1, 3, 3),
+        "blocks.2.res_blocks.0.branch1_conv.weight": (128, 64, 1, 1, 1),
+        "blocks.3.res_blocks.1.branch2.conv_a.weight": (256, 256, 3, 3, 3),
+        "blocks.4.res_blocks.0.branch2.conv_b.weight": (512, 512, 1, 3, 3),
+        "blocks.4.res_blocks.1.branch2.norm_b.running_var": (512,),
+    }
+    assert {k: tuple(state[k].shape) for k in shapes} == shapes
+    assert "blocks.1.res_blocks.0.branch1_conv.weight" not in state  # res2 keeps 64 channels and stride 1
+    with torch.no_grad():
+        assert create_backbone("r3d_18_slow").eval().forward_features(torch.randn(1, 3, 8, 64, 64)).shape == (1, 512, 8, 2, 2)
+    assert create_backbone("r3d_18").stem[0].kernel_size == (3, 7, 7)
 
 
 def test_pytorchvideo_checkpoint_file_loads(tmp_path):

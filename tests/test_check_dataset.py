@@ -37,16 +37,17 @@ def overrides(root: Path, out: Path, workers: int) -> list:
 
 def test_tool_reports_bad_files_and_exits_1(dataset: Path, tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, str(ROOT / "tools" / "check_dataset.py"), "--cfg", str(CONFIG),
-                             *overrides(dataset, tmp_path, 2)], capture_output=True, text=True, timeout=300)
+                             *overrides(dataset, tmp_path, 2), "data.frames=6"],  # 11-frame clips: no video is short
+                            capture_output=True, text=True, timeout=300)
     assert result.returncode == 1, result.stderr[-2000:]
-    assert "checked 62 videos: 60 readable, 2 unreadable" in result.stdout
+    assert "checked 62 videos: 60 readable, 2 unreadable, 0 cut short\n1 listed files cannot be read: 1 file not found\n" in result.stdout
     assert "32x32: 60" in result.stdout and "duration (s): min 0.75" in result.stdout
     report = (tmp_path / REPORT_FILE).read_text()
-    unreadable = report.split("unreadable videos (path<TAB>reason):\n", 1)[1]
-    bad = dict(line.split("\t") for line in unreadable.splitlines())
-    assert set(map(Path, bad)) == {dataset / "videos" / "CircleHorizontal" / f"v_CircleHorizontal_g99_{c}.mp4" for c in ("c01", "c02")}
-    assert all(reason.startswith("cannot open") for reason in bad.values())
-    assert "1 of" in report and "listed videos are missing" in report  # the missing c03, as a warning
+    bad = dict(line.split("\t") for line in report.splitlines() if "\t" in line)
+    folder = dataset / "videos" / "CircleHorizontal"
+    assert set(map(Path, bad)) == {folder / f"v_CircleHorizontal_g99_{c}.mp4" for c in ("c01", "c02", "c03")}
+    assert all(bad[str(folder / f"v_CircleHorizontal_g99_{c}.mp4")].startswith("cannot open") for c in ("c01", "c02"))
+    assert bad[str(folder / "v_CircleHorizontal_g99_c03.mp4")] == "file not found"
 
 
 def test_clean_dataset_in_process(demo_root: Path, tmp_path: Path) -> None:

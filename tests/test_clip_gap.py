@@ -157,7 +157,7 @@ def test_gapped_views_train_a_tiny_model(demo_root, tmp_path, name):
     views = [torch.stack([item[0][v] for item in items]) for v in range(2)]
     assert views[0].shape == (2, 3, 4, 24, 24)
     torch.manual_seed(0)
-    model = build_method(cfg)
+    model = build_method(cfg.model, cfg.method)
     loss = model(views)["loss"]
     loss.backward()
     assert torch.isfinite(loss) and all(p.grad is not None for p in model.backbone.parameters())

@@ -1,12 +1,15 @@
 """Split readers on files written in the exact official formats, and the clip dataset."""
 import logging
 import os
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-from videosce.data.datasets import (SplitFormatError, VideoClipDataset, VideoRecord, bad_video_count, check_bad_fraction,
+from videosce.data.datasets import (SplitFormatError, TooManyBadVideos, VideoClipDataset, VideoRecord, bad_videos,
                                     read_hmdb51, read_kinetics, read_ucf101)
+from videosce.data.decoders import VideoInfo
 from videosce.data.transforms import EvalClipTransform, TrainClipTransform
 
 
@@ -47,7 +50,8 @@ def test_ucf101_errors_name_file_and_line(tmp_path, caplog):
     touch(tmp_path / "A" / "a.avi")
     with caplog.at_level(logging.WARNING):
         index = read_ucf101(tmp_path, splits, 1, "train")
-    assert len(index.records) == 1 and "1 of 2 listed videos are missing" in caplog.text
+    assert len(index.records) == 1 and "1 of 2 listed videos cannot be read and are skipped: 1 file not found" in caplog.text
+    assert index.skipped == [(tmp_path / "B" / "b.avi", "file not found")]
 
 
 def test_hmdb51_official_format(tmp_path):
@@ -80,7 +84,8 @@ def test_kinetics_official_csv(tmp_path, caplog):
         index = read_kinetics(tmp_path / "videos", tmp_path, "test")
     assert index.classes == ["abseiling", "air drumming"]
     assert sorted((r.path.name, r.label) for r in index.records) == [("--nQbRBEz2s_000104_000114.mp4", 1), ("0wR5jVB-WPk_000417_000427.mp4", 0)]
-    assert "1 of 3 listed videos not found" in caplog.text
+    assert "1 of 3 listed videos cannot be read and are skipped: 1 file not found (e.g. " in caplog.text
+    assert index.skipped == [(tmp_path / "videos" / "missing_id0_000001_000011.*", "file not found")]
     (tmp_path / "train.csv").write_text("youtube_id,label\nx,y\n")
     with pytest.raises(SplitFormatError, match="header"):
         read_kinetics(tmp_path / "videos", tmp_path, "train")
@@ -127,6 +132,8 @@ def test_clip_dataset_train_and_eval_items(demo_root):
 
 
 def test_bad_videos_are_substituted_logged_and_counted(demo_root, tmp_path):
+    """One line per (stage, outcome, video), without the path repeated in the reason; training and
+    evaluation are told apart by the stage column; the fraction trips at the first video past it."""
     from videosce.data.datasets import read_ucf101
 
     good = read_ucf101(demo_root / "videos", demo_root / "splits", 1, "train").records[:3]
@@ -134,20 +141,26 @@ def test_bad_videos_are_substituted_logged_and_counted(demo_root, tmp_path):
     broken.write_bytes(b"not a video at all")
     records = [VideoRecord(broken, 0)] + list(good)
     log = tmp_path / "bad_videos.txt"
-    train = VideoClipDataset(records, TrainClipTransform(24), frames=4, stride=2, num_clips=2, train=True, bad_video_log=log)
+    train = VideoClipDataset(records, TrainClipTransform(24), frames=4, stride=2, num_clips=2, train=True, bad_video_log=log,
+                             max_bad_fraction=0.25)
     views, _, used = train[0]
     assert used != 0 and len(views) == 2
-    assert bad_video_count(log) == 1 and str(broken) in log.read_text()
+    train.set_epoch(1)
+    train[0]  # the same video fails again: still one line
     evaluation = VideoClipDataset(records, EvalClipTransform(24, 28), frames=4, stride=2, num_clips=2, train=False, bad_video_log=log)
     clips, _, idx = evaluation[0]
     assert idx == -1 and clips.shape == (2, 3, 4, 24, 24)
-    check_bad_fraction(log, total=4, max_fraction=0.25)
-    with pytest.raises(RuntimeError, match="max_bad_fraction"):
-        check_bad_fraction(log, total=4, max_fraction=0.1)
+    reason = "cannot open: Invalid data found when processing input"
+    assert log.read_text().splitlines() == [f"train\tskipped\t{broken}\t{reason}", f"eval\tskipped\t{broken}\t{reason}"]
+    assert bad_videos(log, "train") == bad_videos(log, "eval") == {str(broken)}
+    strict = VideoClipDataset(records, TrainClipTransform(24), frames=4, stride=2, num_clips=2, train=True, bad_video_log=log,
+                              max_bad_fraction=0.2)  # 1 of 4 > 0.2
+    with pytest.raises(TooManyBadVideos, match=rf"^1 of 4 videos unreadable at stage 'train', more than data.max_bad_fraction=0.2: they are listed in {log}"):
+        strict[0]
 
 
 def test_time_based_clips(demo_root, monkeypatch):
-    """clip_duration > 0: `frames` frames spread over that many seconds (16 fps demo: 1 s = 16 frames)."""
+    """clip_duration > 0: `frames` frames spread over the frames of a window of that many seconds (16 fps demo: 1 s = 16 frames)."""
     from videosce.data import datasets
     from videosce.data.datasets import read_ucf101
 
@@ -158,8 +171,9 @@ def test_time_based_clips(demo_root, monkeypatch):
     evaluation = VideoClipDataset([record], EvalClipTransform(24, 28), frames=4, stride=1, num_clips=2, train=False, clip_duration=0.5)
     clips, _, _ = evaluation[0]
     assert clips.shape == (2, 3, 4, 24, 24)
-    # two uniform windows over a 16-frame (1 s) video: starts 0 s and 0.5 s, 4 frames 0.125 s apart
-    assert requested == [[0, 2, 4, 6, 8, 10, 12, 14]]
+    # two uniform windows over a 16-frame (1 s) video: [0, 0.5) holds frames 0..7, [0.5, 1) frames 8..15;
+    # 4 frames spread first to last over each window's 8: k * 7 // 3 = 0, 2, 4, 7
+    assert requested == [[0, 2, 4, 7, 8, 10, 12, 15]]
 
 
 def test_hanging_decode_is_cut_and_counted(demo_root, tmp_path, monkeypatch):
@@ -194,6 +208,51 @@ def test_loader_options_keep_gpu_decoding_in_the_main_process(monkeypatch, caplo
     with caplog.at_level(logging.INFO):
         assert loader_options("dali", 4, cuda) == {"num_workers": 0, "pin_memory": False}
     assert "data.num_workers=4 ignored" in caplog.text
+
+
+def test_temporal_difference_at_the_native_rate_before_colour_ops(monkeypatch):
+    """A synthetic 25 fps video whose frame i is uniformly grey at v_i = 20 + round(i^2 / 30): the
+    native frame-to-frame change grows with i. With the temporal difference and solarize both drawn
+    (p = 1), each output frame of a 2.56 s / 8-frame clip must be, computed here in float64 from the
+    reference's definition: e = round((g(v_i) - g(v_{i+1}) + 255) / 2) for clip frame i (the last
+    frame: g(v_{last-1}) - g(v_last)), g = truncated grey, then solarize (e / 255 >= 0.5 -> 1 - e / 255),
+    then (x - 0.45) / 0.225. Tolerance 1e-4 (float32); one grey level is 0.017 after normalisation.
+    """
+    from videosce.data import datasets
+
+    values = np.array([20 + round(i * i / 30) for i in range(80)])
+    video = torch.from_numpy(values.astype(np.uint8))[:, None, None, None].expand(80, 12, 16, 3).contiguous()
+    monkeypatch.setattr(datasets, "frame_timestamps", lambda path: np.arange(80) / 25)
+    monkeypatch.setattr(datasets, "decode_frames", lambda path, idx, **kw: video[list(idx)])
+    monkeypatch.setattr(datasets, "probe_video", lambda path, **kw: VideoInfo(80, 25.0, 12, 16, 3.2))
+    transform = TrainClipTransform(8, scale=(1.0, 1.0), ratio=(4 / 3, 4 / 3), jitter_p=0.0, grayscale_p=0.0, flip_p=0.0,
+                                   solarize_p=1.0, temporal_difference_p=1.0)
+    dataset = VideoClipDataset([VideoRecord(Path("synthetic.mp4"), 0)], transform, frames=8, stride=1, num_clips=2, train=True,
+                               seed=3, clip_duration=2.56)
+    views, _, _ = dataset[0]
+    clips = dataset.sample_clips(0, np.random.default_rng([3, 0, 0]))  # the positions the item drew (tested in test_samplers)
+
+    def grey(v):
+        return np.floor(0.2989 * v + 0.587 * v + 0.114 * v)
+
+    def normalised(x):
+        return (x - 0.45) / 0.225
+
+    for view, clip in zip(views, clips):
+        partners = [i + 1 if i < clip[-1] else i for i in clip]
+        firsts = [i if i < clip[-1] else i - 1 for i in clip]
+        e = np.round((grey(values[firsts]) - grey(values[partners]) + 255) / 2) / 255
+        expected = normalised(np.where(e >= 0.5, 1 - e, e))
+        got = view.mean(dim=(0, 2, 3)).double().numpy()  # every pixel of a frame is equal
+        assert torch.allclose(view, view[:, :, :1, :1].expand_as(view))
+        assert np.abs(got - expected).max() < 1e-4
+        # the oracle rejects the nearest wrong answers: differencing the subsampled frames, and the
+        # old order (solarize on the frames, then the difference of subsampled frames in [0, 1])
+        subsampled = np.round((grey(values[clip[:-1]]) - grey(values[clip[1:]]) + 255) / 2) / 255
+        assert np.abs(normalised(np.append(subsampled, subsampled[-1])) - expected).max() > 0.1
+        solar = np.where(values[clip] / 255 >= 0.5, 1 - values[clip] / 255, values[clip] / 255)
+        old = (np.append(solar[1:] - solar[:-1], solar[-1] - solar[-2]) + 1) / 2
+        assert np.abs(normalised(old) - expected).max() > 0.1
 
 
 def test_num_workers_is_a_ceiling_capped_by_the_cpus(monkeypatch, caplog):

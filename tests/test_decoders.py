@@ -29,6 +29,8 @@ from videosce.data.decoders import (
 )
 from videosce.data.decoders.pyav import _plan, stream_index
 
+from helpers import require
+
 SHARED_VIDEOS = (Path(__file__).resolve().parents[1] / ".." / "shared" / "videos").resolve()
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm"}
 REAL_VIDEOS = sorted(p for p in SHARED_VIDEOS.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES) if SHARED_VIDEOS.is_dir() else []
@@ -54,15 +56,6 @@ CONTRACT_END = {"decord/corrupted.mp4": 23}
 def with_timeout(seconds: int):
     """pytest-timeout's mark when the plugin is installed, else nothing (the test also measures)."""
     return pytest.mark.timeout(seconds) if importlib.util.find_spec("pytest_timeout") else (lambda test: test)
-
-
-def require(backend: str) -> None:
-    """Skip unless the backend's optional library is installed and loads."""
-    pytest.importorskip(DECODERS.info(backend)["module"])
-    try:
-        get_decoder(backend)
-    except MissingDependencyError as exc:
-        pytest.skip(str(exc))
 
 
 def dali_on_cpu() -> bool:

@@ -44,15 +44,16 @@ def rows_sorted(rows: list) -> torch.Tensor:
 def assert_same_state(a: dict, b: dict, atol: float) -> None:
     assert a.keys() == b.keys()
     for key in a:
-        x, y = (rows_sorted(a[key]), rows_sorted(b[key])) if key == "queue.keys" else (torch.tensor(a[key]), torch.tensor(b[key]))
+        x, y = (rows_sorted(a[key]), rows_sorted(b[key])) if key.endswith("negatives.queue.keys") else (torch.tensor(a[key]), torch.tensor(b[key]))
         assert torch.allclose(x, y, atol=atol), key
 
 
 pytestmark = pytest.mark.skipif(TORCHRUN is None, reason="torchrun not on PATH")
 
 
-@pytest.mark.parametrize("method", ["sce", "simclr"])
+@pytest.mark.parametrize("method", ["sce", "simclr", "densecl_multicrop"])
 def test_two_ranks_match_one_process(tmp_path, method):
+    """densecl_multicrop: local views, and DenseCL's dense queue filled from every rank."""
     one = launch(tmp_path / "one", 1, method)
     two = launch(tmp_path / "two", 2, method)
     assert len(one["losses"]) == len(two["losses"]) == 8

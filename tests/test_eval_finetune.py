@@ -1,3 +1,4 @@
+import csv
 import json
 import math
 from pathlib import Path
@@ -19,10 +20,10 @@ REQUIRED = ["data.video_root=v", "data.split_dir=s"]
 @pytest.mark.parametrize(
     "height,width,num_crops,expected",
     [
-        (128, 171, 1, [(8, 29)]),  # centre: ((128-112)//2, (171-112)//2)
-        (128, 171, 3, [(8, 0), (8, 29), (8, 59)]),  # left / centre / right along the long side
-        (171, 128, 3, [(0, 8), (29, 8), (59, 8)]),  # portrait: top / centre / bottom
-        (256, 341, 3, [(0, 0), (0, 42), (0, 85)]),  # SCE: short side 256, three 256 crops
+        (128, 171, 1, [(8, 30)]),  # centre, rounded up: (ceil(16 / 2), ceil(59 / 2)), pytorchvideo's uniform_crop
+        (128, 171, 3, [(8, 0), (8, 30), (8, 59)]),  # left / centre / right along the long side
+        (171, 128, 3, [(0, 8), (30, 8), (59, 8)]),  # portrait: top / centre / bottom
+        (256, 341, 3, [(0, 0), (0, 43), (0, 85)]),  # SCE: short side 256 (341 = floor(320 / 240 * 256)), three 256 crops
         (112, 172, 5, [(0, 0), (0, 15), (0, 30), (0, 45), (0, 60)]),
     ],
 )
@@ -109,14 +110,32 @@ def test_finetune_three_crops_end_to_end(demo_root, tmp_path):
         "finetune", "--cfg", ROOT / "configs" / "finetune" / "demo.yaml", f"output_dir={out}", "checkpoint=random",
         f"data.video_root={demo_root / 'videos'}", f"data.split_dir={demo_root / 'splits'}", "data.format=ucf101",
         "data.num_workers=0", "data.size=24", "data.eval_short_side=24", "data.eval_clips=2", "data.frames=4",
-        "eval.num_crops=3", "trainer.max_epochs=1", "trainer.batch_size=8", "trainer.progress_bar=false", "trainer.log_every_n_steps=1",
+        "eval.num_crops=3", "trainer.max_epochs=2", "trainer.batch_size=8", "trainer.progress_bar=false", "trainer.log_every_n_steps=1",
+        "eval.test_every_n_epochs=1", "data.train_short_side=[24,30]",
     )
     result = json.loads((out / "finetune.json").read_text())
     assert {"top1", "top5", "clip_top1", "clip_top5", "mean_class_acc"} <= set(result)
     assert 0 <= result["top1"] <= result["top5"] <= 100
     run_dir = out / "run0_random"
+    # best_by_test_*: the scored epoch (epoch 1 from monitor.csv, epoch 2 = the last) with the highest test top-1
+    (epoch1,) = list(csv.DictReader((run_dir / "monitor.csv").open()))
+    scored = {1: (float(epoch1["test_top1"]), float(epoch1["test_top5"])), 2: (result["top1"], result["top5"])}
+    best = max(scored, key=lambda e: (scored[e][0], e))
+    assert (result["best_by_test_epoch"], result["best_by_test_top1"], result["best_by_test_top5"]) == (best, *scored[best])
+    assert "selected on the test split" in (out / "finetune.md").read_text()
     per_class = json.loads((run_dir / "per_class.json").read_text())
     assert len(per_class["accuracy"]) == 6 and sum(map(sum, per_class["confusion"])) == 12
     for name in ["confusion.png", "finetune.csv", "finetune_curves.png"]:
         assert (run_dir / name).is_file(), name
     assert "3 crops" in (out / "finetune.md").read_text()
+
+
+def test_sce_test_views_match_pytorchvideo_short_side_scale_and_uniform_crop():
+    """320x240 -> short side 256: 341x256 (floor(320 / 240 * 256), pytorchvideo's ShortSideScale), then three
+    256 crops at x = 0, ceil(85 / 2) = 43 and 85 (its uniform_crop). Oracle: F.interpolate (upscaling, so
+    bilinear without antialiasing is the same) and slicing by hand; tolerance 1e-5 (float32)."""
+    clip = torch.randint(0, 256, (2, 240, 320, 3), dtype=torch.uint8)
+    views = EvalClipTransform(256, 256, mean=(0.0,) * 3, std=(1.0,) * 3, num_crops=3)(clip)
+    resized = torch.nn.functional.interpolate(clip.permute(0, 3, 1, 2).float() / 255, size=(256, 341), mode="bilinear", align_corners=False)
+    for view, left in zip(views, (0, 43, 85)):
+        assert torch.allclose(view, resized[..., left : left + 256].permute(1, 0, 2, 3), atol=1e-5)

@@ -4,11 +4,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from videosce.losses import SCELoss, byol_loss, infonce_loss, nt_xent_loss, sce_loss
+from videosce.losses import SCELoss, byol_loss, nt_xent_loss, sce_loss
 
 
 def reference_sce(q, k, queue, temp, temp_m, coeff):
-    """Loop-per-sample numpy transcription of REFERENCE.md's SCE definition."""
+    """Loop-per-sample numpy transcription of the SCE paper's definition (docs/recipes.md)."""
     unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)
     q, k, queue = unit(q.astype(np.float64)), unit(k.astype(np.float64)), unit(queue.astype(np.float64))
     total = 0.0
@@ -38,7 +38,7 @@ def test_coeff_one_is_infonce_with_the_same_negatives():
     logits = torch.cat([(F.normalize(q) * F.normalize(k)).sum(1, keepdim=True), F.normalize(q) @ F.normalize(queue).t()], 1) / 0.1
     ce = F.cross_entropy(logits, torch.zeros(8, dtype=torch.long))
     assert sce_loss(q, k, queue, temp=0.1, coeff=1.0).item() == pytest.approx(ce.item(), rel=1e-6)
-    assert infonce_loss(q, k, queue, temp=0.1).item() == pytest.approx(ce.item(), rel=1e-6)
+    assert sce_loss(q, k, queue, temp=0.1, temp_m=0.5, coeff=1.0).item() == pytest.approx(ce.item(), rel=1e-6)  # tau_m plays no part
 
 
 def test_hand_computed_two_by_two():
@@ -62,10 +62,12 @@ def test_inputs_are_normalised_and_gradients_finite():
     assert sce_loss(q * 7.0, k * 0.1, queue * 3.0).item() == pytest.approx(loss.item(), rel=1e-6)
 
 
-def test_module_wraps_function():
+def test_module_wraps_function_with_coeff_and_temp_m_per_call():
     gen = torch.Generator().manual_seed(3)
     q, k, queue = torch.randn(4, 8, generator=gen), torch.randn(4, 8, generator=gen), torch.randn(16, 8, generator=gen)
-    assert SCELoss(0.2, 0.07, 0.3)(q, k, queue).item() == pytest.approx(sce_loss(q, k, queue, 0.2, 0.07, 0.3).item())
+    loss = SCELoss(0.2)
+    assert loss(q, k, queue, coeff=0.3, temp_m=0.07).item() == pytest.approx(sce_loss(q, k, queue, 0.2, 0.07, 0.3).item())
+    assert loss(q, k, queue, coeff=0.6, temp_m=0.05).item() == pytest.approx(reference_sce(q.numpy(), k.numpy(), queue.numpy(), 0.2, 0.05, 0.6), rel=1e-5)
 
 
 def test_byol_loss_is_two_minus_two_cosine():

@@ -8,19 +8,11 @@ import torch.nn.functional as F
 
 from videosce import config as config_module
 from videosce.config import ConfigError, load_config
-from videosce.losses import (
-    Negatives,
-    SoftContrastiveLoss,
-    hard_negative_loss,
-    infonce_loss,
-    mix_negatives,
-    mochi_negatives,
-    sce_loss,
-    temporal_decay,
-)
+from videosce.losses import Negatives, SCELoss, hard_negative_loss, mix_negatives, mochi_negatives, sce_loss, temporal_decay
 from videosce.losses import negatives as negatives_module
 from videosce.methods import build_method
-from videosce.models.momentum import KeyQueue, SCESchedule, warmup_value
+from videosce.models.momentum import KeyQueue
+from videosce.schedules import SCESchedule, warmup_value
 
 REQUIRED = ["data.video_root=v", "data.split_dir=s"]
 
@@ -40,7 +32,7 @@ def reference_hcl(logits, temp, beta, tau_plus):
 
 
 def reference_loss(q, k, queue, ages, batch_keys, synthetic, temp, temp_m, coeff, decay, mode, beta, tau_plus):
-    """The generalised SCE of losses/negatives.py, one query at a time, float64, no masks: excluded keys are skipped."""
+    """The generalised SCE of losses/sce.py, one query at a time, float64, no masks: excluded keys are skipped."""
     q, k, queue = unit(q.astype(np.float64)), unit(k.astype(np.float64)), unit(queue.astype(np.float64))
     total = 0.0
     for i in range(q.shape[0]):
@@ -82,8 +74,8 @@ def test_generalised_sce_matches_float64_reference(coeff, use_keys, decay, mode,
         keys, key_ages = torch.cat([queue, k]), torch.cat([ages, torch.zeros(b, dtype=torch.long)])
         own = m + torch.arange(b)
     negatives = Negatives(keys, key_ages if decay < 1 else None, own, synthetic if mochi else None)
-    loss = SoftContrastiveLoss(0.2, 0.07, coeff, decay, mode, beta, tau_plus)
-    got = loss(q, k, negatives).item()
+    loss = SCELoss(0.2, decay, mode, beta, tau_plus)
+    got = loss(q, k, negatives, coeff=coeff, temp_m=0.07).item()
     want = reference_loss(q.numpy(), k.numpy(), queue.numpy(), ages.numpy() if decay < 1 else np.zeros(m),
                           k.numpy() if use_keys else None, synthetic.numpy() if mochi else None,
                           0.2, 0.07, coeff, decay, mode, beta, tau_plus)
@@ -91,12 +83,12 @@ def test_generalised_sce_matches_float64_reference(coeff, use_keys, decay, mode,
 
 
 @pytest.mark.parametrize("coeff", [0.0, 0.3, 0.5, 1.0])
-def test_options_off_is_sce_and_infonce(coeff):
-    q, k, queue, _, _ = draw(1)
-    loss = SoftContrastiveLoss(0.1, 0.05, coeff)
-    assert loss(q, k, queue).item() == pytest.approx(sce_loss(q, k, queue, 0.1, 0.05, coeff).item(), rel=1e-6)
-    if coeff == 1.0:
-        assert loss(q, k, queue).item() == pytest.approx(infonce_loss(q, k, queue, 0.1).item(), rel=1e-6)
+def test_inert_options_leave_plain_sce(coeff):
+    """Queue ages with decay 1, and zero ages with decay < 1, leave the paper's plain SCE."""
+    q, k, queue, ages, _ = draw(1)
+    want = reference_loss(q.numpy(), k.numpy(), queue.numpy(), np.zeros(len(queue)), None, None, 0.1, 0.05, coeff, 1.0, "similarity", 0.0, 0.0)
+    for negatives, decay in [(queue, 1.0), (Negatives(queue, ages), 1.0), (Negatives(queue, torch.zeros_like(ages)), 0.9)]:
+        assert sce_loss(q, k, negatives, 0.1, 0.05, coeff, decay).item() == pytest.approx(want, rel=1e-5)
 
 
 def logits_of(seed, temp, b=6, n=20):
@@ -208,6 +200,7 @@ def test_warmup_values_and_schedule():
     assert schedule.at(0.0) == {"coeff": 1.0, "temp_m": 0.1}
     assert schedule.at(0.125) == pytest.approx({"coeff": 0.875, "temp_m": 0.075})
     assert schedule.at(1.0) == {"coeff": 0.5, "temp_m": 0.05}
+    assert SCESchedule(coeff=0.3, temp_m=0.04).at(0.0) == {"coeff": 0.3, "temp_m": 0.04}  # no warm-up: the final values throughout
 
 
 def test_queue_ages_reset_at_enqueue_tick_per_step_and_are_saved():
@@ -229,7 +222,7 @@ def test_queue_ages_reset_at_enqueue_tick_per_step_and_are_saved():
 def small(name="sce", **overrides):
     cfg = load_config(None, REQUIRED + ["model.backbone=r3d_tiny", "model.proj_hidden_dim=16", "model.proj_dim=8", "model.pred_hidden_dim=16",
                                         "method.queue_size=16", f"method.name={name}"] + [f"{k}={v}" for k, v in overrides.items()])
-    return build_method(cfg)
+    return build_method(cfg.model, cfg.method)
 
 
 ALL_ON = {"method.use_keys": True, "method.temporal_decay": 0.99999, "method.mochi.num_hard": 4, "method.mochi.num_mix": 3,
@@ -243,8 +236,9 @@ def test_every_option_on_trains_and_the_queue_gets_only_real_keys(name, extra):
     model = small(name, **ALL_ON, **extra)
     views = [torch.randn(2, 3, 4, 24, 24) for _ in range(2)]
     enqueued = []
-    original = model.queue.enqueue
-    model.queue.enqueue = lambda keys: (enqueued.append(keys.clone()), original(keys))[1]
+    queue = model.negatives.queue
+    original = queue.enqueue
+    queue.enqueue = lambda keys: (enqueued.append(keys.clone()), original(keys))[1]
     out = model(views, None)
     out["loss"].backward()
     assert torch.isfinite(out["loss"])
@@ -253,49 +247,61 @@ def test_every_option_on_trains_and_the_queue_gets_only_real_keys(name, extra):
     with torch.no_grad():
         expected = F.normalize(torch.cat([model.target(views[1]), model.target(views[0])]), dim=1)
     assert torch.allclose(enqueued[0], expected, atol=1e-5)
-    assert model.queue.ages.tolist().count(0) == 16 and int(model.queue.ptr) == 4
+    assert queue.ages.tolist().count(0) == 16 and int(queue.ptr) == 4
     info = model.after_optimizer_step(5, 20)
-    assert model.queue.ages[:4].tolist() == [1, 1, 1, 1]
+    assert queue.ages[:4].tolist() == [1, 1, 1, 1]
     if name == "sce":
         assert info["coeff"] == pytest.approx(0.75) and info["temp_m"] == pytest.approx(0.07 - 0.02 * (1 - math.cos(math.pi / 2)) / 2)
 
 
-def test_schedule_sets_the_loss_and_resumes_from_the_saved_progress():
+def record_loss_args(model):
+    """The keyword arguments of every call to the model's loss."""
+    calls = []
+    model.loss.register_forward_pre_hook(lambda module, args, kwargs: calls.append(kwargs), with_kwargs=True)
+    return calls
+
+
+def test_schedule_passes_coeff_to_the_loss_and_resumes_from_the_saved_progress():
     torch.manual_seed(0)
     model = small("sce", **{"method.coeff_warmup_fraction": 0.5})
+    calls = record_loss_args(model)
     views = [torch.randn(2, 3, 4, 24, 24) for _ in range(2)]
     model(views)
-    assert model.loss_fn.coeff == 1.0
+    assert [c["coeff"] for c in calls] == [1.0, 1.0]  # both pairs of the symmetric loss
     model.after_optimizer_step(5, 20)
     model(views)
-    assert model.loss_fn.coeff == pytest.approx(0.75)
+    assert calls[-1]["coeff"] == pytest.approx(0.75)
     fresh = small("sce", **{"method.coeff_warmup_fraction": 0.5})
+    fresh_calls = record_loss_args(fresh)
     fresh.load_state_dict(model.state_dict())
     fresh(views)
-    assert fresh.loss_fn.coeff == pytest.approx(0.75)
+    assert fresh_calls[-1]["coeff"] == pytest.approx(0.75)
 
 
 def test_use_keys_negatives_mask_the_own_key():
     torch.manual_seed(0)
     model = small("sce", **{"method.use_keys": True})
     q, k = torch.randn(3, 8), torch.randn(3, 8)
-    negatives = model.negatives(q, k, model.queue.keys.clone())
+    negatives = model.negatives(q, k, 0.0, model.generator)
     assert negatives.keys.shape == (19, 8) and negatives.own.tolist() == [16, 17, 18]
+    assert torch.equal(negatives.keys[:16], model.negatives.queue.keys) and torch.allclose(negatives.keys[16:], F.normalize(k, dim=1))
     assert negatives.synthetic is None and negatives.ages is None
 
 
 def test_mochi_starts_after_its_fraction():
     model = small("moco", **{"method.mochi.num_mix": 2, "method.mochi.start_fraction": 0.5})
     q, k = torch.randn(3, 8), torch.randn(3, 8)
-    assert isinstance(model.negatives(q, k, model.queue.keys.clone()), torch.Tensor)  # before the start: the bare queue
+    model.after_optimizer_step(9, 20)
+    assert model.negatives(q, k, float(model.progress), model.generator).synthetic is None  # before the start: the bare queue
     model.after_optimizer_step(10, 20)
-    assert model.negatives(q, k, model.queue.keys.clone()).synthetic.shape == (3, 2, 8)
+    assert model.negatives(q, k, float(model.progress), model.generator).synthetic.shape == (3, 2, 8)
 
 
-def test_defaults_keep_the_plain_losses_and_checkpoint_layout():
+def test_defaults_give_the_bare_queue_and_save_no_ages():
     model = small("sce")
-    assert not isinstance(model.loss_fn, SoftContrastiveLoss)
-    assert not any(key.endswith(("ages", "progress")) for key in model.state_dict())
+    negatives = model.negatives(torch.randn(3, 8), torch.randn(3, 8), 0.0, model.generator)
+    assert torch.equal(negatives.keys, model.negatives.queue.keys) and negatives[1:] == (None, None, None)
+    assert not any(key.endswith("ages") for key in model.state_dict())
 
 
 @pytest.mark.parametrize("override,key", [

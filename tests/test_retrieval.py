@@ -12,7 +12,7 @@ from videosce.data.datasets import VideoIndex, VideoRecord
 from videosce.eval import FeatureCache, VideoFeatures, evaluate_retrieval, recall_at_k, retrieval_hits, topk_accuracy
 from videosce.eval.vcop import VcopClipTransform, clip_starts, vcop_pool
 from videosce.models import VideoBackbone
-from helpers import run_tool, demo_data
+from helpers import demo_data, run_tool, small_split
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -91,14 +91,17 @@ def test_vcop_clip_starts_by_hand():
     assert clip_starts(34) == [0, 2, 4, 6, 8, 10, 12, 14, 16, 18]
 
 
-def test_vcop_transform_crop_offsets_and_no_normalisation():
+def test_vcop_transform_crop_offsets_and_normalisation():
     rows, cols = torch.arange(128)[:, None].expand(128, 171), torch.arange(171)[None, :].expand(128, 171)
     frame = torch.stack([cols % 256, rows, torch.full_like(rows, 255)], dim=-1).to(torch.uint8)
-    out = VcopClipTransform()(frame[None].repeat(2, 1, 1, 1))  # already 128x171: the resize keeps it
+    clip = frame[None].repeat(2, 1, 1, 1)  # already 128x171: the resize keeps it
+    out = VcopClipTransform([0.0] * 3, [1.0] * 3)(clip)  # identity normalisation: the [0, 1] pixels
     assert out.shape == (3, 2, 112, 112)
     assert out[0, 0, 0, 0] * 255 == pytest.approx(30, abs=1e-3)  # left = int(round(59 / 2)) = 30, torchvision's rule
     assert out[1, 0, 0, 0] * 255 == pytest.approx(8, abs=1e-3)  # top = 8
-    assert out[2].min() == pytest.approx(1.0)  # [0, 1] values, no mean/std
+    assert out[2].min() == pytest.approx(1.0)
+    normalised = VcopClipTransform([0.45] * 3, [0.225] * 3)(clip)  # (x - 0.45) / 0.225 per channel
+    assert torch.allclose(normalised, (out - 0.45) / 0.225, atol=1e-5)
 
 
 class TinyBackbone(VideoBackbone):
@@ -165,21 +168,6 @@ def test_cache_reuses_and_recomputes(tmp_path):
     assert len(calls) == 2
 
 
-def small_split(demo_root, tmp_path, per_class):
-    """A split 1 with `per_class` = (train, test) videos of each class, to keep the 112px VCOP clips cheap."""
-    splits = tmp_path / "splits"
-    splits.mkdir()
-    (splits / "classInd.txt").write_text((demo_root / "splits" / "classInd.txt").read_text())
-    for subset, count in zip(("train", "test"), per_class):
-        lines, seen = [], {}
-        for line in (demo_root / "splits" / f"{subset}list01.txt").read_text().splitlines():
-            name = line.split("/")[0]
-            seen[name] = seen.get(name, 0) + 1
-            lines += [line] if seen[name] <= count else []
-        (splits / f"{subset}list01.txt").write_text("\n".join(lines) + "\n")
-    return splits
-
-
 def test_vcop_on_demo_videos(demo_root, tmp_path):
     """The VCOP path end to end: 16-frame clips of 16-frame videos, 112 crops, max-pooled maps."""
     data = demo_data(demo_root) + [f"data.split_dir={small_split(demo_root, tmp_path, (3, 1))}"]
@@ -187,7 +175,7 @@ def test_vcop_on_demo_videos(demo_root, tmp_path):
     cache = FeatureCache(tmp_path / "cache", "random", cfg)
     torch.manual_seed(0)
     first = evaluate_retrieval(TinyBackbone(), cfg, torch.device("cpu"), cache, tmp_path / "vcop.png")
-    assert list(first) == ["R@1", "R@5", "R@10"]  # 18 gallery videos: R@20 and R@50 would rank all of them
+    assert list(first) == ["R@1", "R@5", "R@10", "undecodable_queries", "undecodable_gallery"]  # 18 gallery videos: no R@20, R@50
     assert (tmp_path / "vcop.png").is_file() and len(list((tmp_path / "cache").glob("random-vcop-*.pt"))) == 2
     feats = torch.load(next((tmp_path / "cache").glob("random-vcop-test-*.pt")), weights_only=True)["feats"]
     assert feats.shape == (6, 4 * 16 * 7 * 7)  # 112 / 8 = 14 -> pooled 7x7, T' = 16
@@ -198,7 +186,7 @@ def test_retrieval_tool_clean_names_mode_and_uses_cache(demo_root, tmp_path, mon
     args = ["--cfg", ROOT / "configs" / "retrieval" / "demo.yaml", f"output_dir={out}", "checkpoint=random", *demo_data(demo_root)]
     run_tool("retrieval", *args)
     result = json.loads((out / "retrieval.json").read_text())
-    assert list(result) == ["R@1", "R@5", "R@10", "R@20"]  # 48 gallery videos: no R@50
+    assert list(result) == ["R@1", "R@5", "R@10", "R@20", "undecodable_queries", "undecodable_gallery"]  # 48 gallery videos: no R@50
     assert "mode=clean" in (out / "retrieval.md").read_text()
     assert (out / "run0_random" / "retrieval.png").is_file()
 

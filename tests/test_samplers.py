@@ -48,24 +48,40 @@ VFR = np.array([0.0, 0.1, 0.15, 0.5, 0.55, 1.0])  # irregular gaps, as phones re
 @pytest.mark.parametrize(
     "timestamps,start,duration,frames,expected",
     [
-        (CFR25, 0.0, 2.56, 8, [0, 8, 16, 24, 32, 40, 48, 56]),  # SCE: 2.56 s, 8 frames -> every 0.32 s
-        (CFR25, 1.0, 2.56, 8, [25, 33, 41, 49, 57, 65, 73, 81]),
-        (np.arange(300) / 30, 0.0, 2.56, 8, [0, 9, 19, 28, 38, 48, 57, 67]),  # 30 fps: 9.6 frames per step
-        (np.arange(25) / (750000 / 71393), 0.0, 2.0, 4, [0, 5, 10, 15]),  # 10.5 fps
-        (VFR, 0.0, 1.0, 4, [0, 2, 3, 4]),  # samples at 0, .25, .5, .75 -> frame shown at each time
-        (VFR, 0.12, 0.4, 2, [1, 2]),  # samples at .12, .32
-        (np.arange(10) / 25, 0.0, 2.56, 8, [0, 8, 9, 9, 9, 9, 9, 9]),  # short video: pad with the last frame
+        # SCE: 2.56 s at 25 fps = frames 0..63 (64/25 = 2.56 is outside), 8 of them: k * 63 // 7
+        (CFR25, 0.0, 2.56, 8, [0, 9, 18, 27, 36, 45, 54, 63]),
+        (CFR25, 1.0, 2.56, 8, [25, 34, 43, 52, 61, 70, 79, 88]),
+        (np.arange(300) / 30, 0.0, 2.56, 8, [0, 10, 21, 32, 43, 54, 65, 76]),  # 30 fps: frames 0..76, k * 76 // 7
+        (np.arange(25) / (750000 / 71393), 0.0, 2.0, 4, [0, 7, 14, 21]),  # 10.5 fps: frames 0..21 (22 * 0.0952 s > 2)
+        (VFR, 0.0, 1.0, 4, [0, 1, 2, 4]),  # frames at 0, .1, .15, .5, .55 lie in [0, 1): k * 4 // 3
+        (VFR, 0.12, 0.4, 2, [2, 3]),  # [.12, .52) holds the frames at .15 and .5 (pytorchvideo: pts >= start)
+        (np.arange(10) / 25, 0.0, 2.56, 8, [0, 1, 2, 3, 5, 6, 7, 9]),  # short video: spread over its 10 frames
         (np.array([0.0]), 0.0, 2.56, 4, [0, 0, 0, 0]),  # single frame
+        (np.array([0.0, 5.0]), 1.0, 2.0, 3, [0, 0, 0]),  # no frame in [1, 3): the frame on screen at 1 s
     ],
 )
 def test_time_clip_indices_table(timestamps, start, duration, frames, expected):
     assert time_clip_indices(timestamps, start, duration, frames) == expected
 
 
-def test_time_clip_indices_match_frame_clips_at_constant_rate():
-    """At 25 fps a 32-frame window subsampled to 8 frames is clip_indices with stride 4."""
-    for start in range(0, 200, 7):
-        assert time_clip_indices(CFR25, start / 25, 32 / 25, 8) == clip_indices(start, 8, 4, 250)
+@pytest.mark.parametrize("timestamps", [CFR25, np.arange(300) / 29.97, VFR, np.sort(np.random.default_rng(3).uniform(0, 9, 200))])
+@pytest.mark.parametrize("frames", [4, 8, 16])
+def test_time_clips_match_pytorchvideo_subsampling_of_the_window(timestamps, frames):
+    """Independent computation: the window's frames found by scanning every timestamp (pytorchvideo
+    keeps pts in [start, end)), then pytorchvideo's `uniform_temporal_subsample` on their indices,
+    transcribed (float32 linspace, truncated; its package does not import with torchvision 0.29)."""
+    import torch
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        duration = float(rng.uniform(0.3, 3.0))
+        start = float(rng.uniform(timestamps[0], max(video_end(timestamps) - duration, timestamps[0])))
+        window = [i for i, t in enumerate(timestamps) if start <= t < start + duration]
+        if len(window) < frames:  # pytorchvideo's float32 linspace upsamples differently (uniform_subsample)
+            continue
+        picks = torch.clamp(torch.linspace(0, len(window) - 1, frames), 0, len(window) - 1).long()
+        expected = [window[i] for i in picks.tolist()]
+        assert time_clip_indices(timestamps, start, duration, frames) == expected
 
 
 @pytest.mark.parametrize("timestamps,end", [(CFR25, 10.0), (VFR, 1.2), (np.array([0.0]), 0.0), (np.array([2.0, 2.5]), 3.0)])
@@ -90,10 +106,24 @@ def test_random_time_clip_starts_cover_the_video():
 def test_uniform_time_clips_hand_computed():
     # starts linspace(0, 10 - 2.56, 3) = 0, 3.72, 7.44 s -> frames 0, 93, 186
     assert [c[0] for c in uniform_time_clips(CFR25, 2.56, 8, 3)] == [0, 93, 186]
-    assert uniform_time_clips(np.arange(10) / 25, 2.56, 4, 2) == [[0, 9, 9, 9], [0, 9, 9, 9]]
+    assert uniform_time_clips(np.arange(10) / 25, 2.56, 4, 2) == [[0, 3, 6, 9], [0, 3, 6, 9]]
 
 
 @pytest.mark.parametrize("timestamps,duration,frames", [(np.array([]), 1.0, 4), (CFR25, 0.0, 4), (CFR25, 1.0, 0)])
 def test_time_sampling_rejects_bad_input(timestamps, duration, frames):
     with pytest.raises(ValueError):
         time_clip_indices(timestamps, 0.0, duration, frames)
+
+
+@pytest.mark.parametrize(
+    "clip,expected",
+    [
+        ([0, 9, 18, 27], [(0, 1), (9, 10), (18, 19), (26, 27)]),  # the last frame repeats the previous difference
+        ([5, 5, 6, 6], [(5, 6), (5, 6), (5, 6), (5, 6)]),  # upsampled 2-frame window: both frames get 5 - 6
+        ([3, 3, 3], [(3, 3), (3, 3), (3, 3)]),  # one frame: no motion
+    ],
+)
+def test_difference_pairs_by_hand(clip, expected):
+    from videosce.data.samplers import difference_pairs
+
+    assert difference_pairs(clip) == expected

@@ -6,7 +6,7 @@ from torch.utils.data import Dataset
 
 from videosce.config import load_config
 from videosce.engine.checkpoint import load_checkpoint, save_checkpoint
-from videosce.engine.schedules import warmup_cosine
+from videosce.schedules import warmup_cosine
 from videosce.engine.trainer import Trainer
 
 

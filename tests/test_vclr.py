@@ -6,13 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from videosce.config import ConfigError, load_config
 from videosce.data.builders import build_train_dataset
 from videosce.data.datasets import VideoClipDataset, VideoRecord, read_index
 from videosce.data.samplers import clip_span, segment_clips, segment_time_clips
-from videosce.methods import build_method
+from videosce.methods import TermInputs, build_method
 from videosce.methods.vclr import TemporalOrderTerm, order_loss, shuffle_segments
 
 from helpers import demo_data
@@ -23,7 +22,7 @@ SMALL = ["model.backbone=r3d_tiny", "model.proj_hidden_dim=32", "model.proj_dim=
 def vclr_method(name="sce", segments=2, **overrides):
     cfg = load_config(None, ["data.video_root=v", "data.split_dir=s", f"method.name={name}", f"method.vclr.segments={segments}"] + SMALL
                       + [f"{k}={v}" for k, v in overrides.items()])
-    return build_method(cfg)
+    return build_method(cfg.model, cfg.method)
 
 
 # ---- the sampler: one clip inside each of S equal segments
@@ -57,7 +56,8 @@ def test_segment_time_clips_lie_in_their_segments():
     for _ in range(100):
         for k, clip in enumerate(segment_time_clips(times, 1.0, 8, 4, rng)):
             assert 2.5 * k - 1e-9 <= times[clip[0]] and times[clip[-1]] < 2.5 * (k + 1)
-    assert segment_time_clips(np.arange(5) / 25, 1.0, 4, 2, rng)[1][0] == 2  # short: 0.1 s segments, start = segment start
+    # short: 0.1 s segments; the second window starts at 0.1 s, so its first frame is the first at or after it (0.12 s)
+    assert segment_time_clips(np.arange(5) / 25, 1.0, 4, 2, rng)[1][0] == 3
 
 
 # ---- the model: mean of the per-clip backbone features before the projector
@@ -70,8 +70,8 @@ def test_video_level_view_is_the_mean_of_its_clip_features():
     by_hand = torch.stack([model.backbone(view[:, s]) for s in range(2)]).mean(0)
     expected = model.predictor(model.projector(by_hand))
     assert torch.allclose(model.online(view), expected, atol=1e-5)
-    by_hand_t = torch.stack([model.target_backbone(view[:, s]) for s in range(2)]).mean(0)
-    assert torch.allclose(model.target(view), model.target_projector(by_hand_t), atol=1e-5)
+    by_hand_t = torch.stack([model.target.backbone(view[:, s]) for s in range(2)]).mean(0)
+    assert torch.allclose(model.target(view), model.target.projector(by_hand_t), atol=1e-5)
 
 
 def test_shuffle_segments_labels_and_permutations():
@@ -100,15 +100,13 @@ def test_order_loss_is_the_binary_cross_entropy_of_shuffled_vs_ordered():
 
 def test_order_term_reuses_the_forward_features_and_needs_segments():
     term = TemporalOrderTerm(in_dim=4, segments=2, weight=0.5)
-    method = torch.nn.Module()
-    method.online_features = [torch.randn(6, 2, 4, requires_grad=True)]
-    method.backbone = None  # never called: the features of the forward are reused
-    value = term(method, [torch.zeros(1)] * 2)
+    features = torch.randn(6, 2, 4, requires_grad=True)
+    never = lambda clips: pytest.fail("the backbone ran: the features of the forward must be reused")  # noqa: E731
+    value = term(TermInputs([torch.zeros(1)] * 2, [features], never, torch.Generator()))
     value.backward()
-    assert method.online_features[0].grad is not None
-    method.online_features = [torch.randn(6, 4)]
+    assert features.grad is not None
     with pytest.raises(ValueError, match="method.vclr.segments"):
-        term(method, [torch.zeros(1)] * 2)
+        term(TermInputs([torch.zeros(1)] * 2, [torch.randn(6, 4)], never, torch.Generator()))
 
 
 # ---- smoke: a tiny model with video-level views runs forward + backward
@@ -123,14 +121,13 @@ def test_tiny_model_with_vclr_views_trains_one_step(name, sym):
     out["loss"].backward()
     assert torch.isfinite(out["loss"]) and torch.isfinite(out["loss_vclr_order"]) and out["loss_vclr_order"] > 0
     assert all(p.grad is not None for p in model.backbone.parameters())
-    assert all(p.grad is not None for p in model.aux_terms["vclr_order"].head.parameters())
-    assert model.online_features == []
+    assert all(p.grad is not None for p in model.terms["vclr_order"].head.parameters())
     model.after_optimizer_step(1, 10)
 
 
 def test_vclr_config_is_off_by_default_and_checked():
-    assert "vclr_order" not in vclr_method(segments=0).aux_terms
-    assert "vclr_order" not in vclr_method(**{"method.vclr.order_weight": 0}).aux_terms
+    assert "vclr_order" not in vclr_method(segments=0).terms
+    assert "vclr_order" not in vclr_method(**{"method.vclr.order_weight": 0}).terms
     for override, key in [("method.vclr.segments=1", "method.vclr.segments"), ("method.vclr.order_weight=-1", "method.vclr.order_weight")]:
         with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
             load_config(None, ["data.video_root=v", "data.split_dir=s", override])
@@ -155,7 +152,7 @@ def test_dataset_returns_segmented_views_on_demo_videos(demo_root, tmp_path):
     batch = [torch.stack([dataset[i][0][v] for i in range(2)]) for v in range(2)]
     assert batch[0].shape == (2, 2, 3, 4, 24, 24)  # (B,S,3,T,H,W)
     torch.manual_seed(0)
-    out = build_method(cfg)(batch)
+    out = build_method(cfg.model, cfg.method)(batch)
     out["loss"].backward()
     assert torch.isfinite(out["loss"])
 

@@ -17,7 +17,7 @@ from videosce.errors import exit_on_user_error  # noqa: E402
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--cfg", required=True, help="ablation YAML (see configs/ablate/demo.yaml)")
+    parser.add_argument("--cfg", required=True, help="ablation YAML, or the name of one in configs/ablate/ (e.g. demo)")
     parser.add_argument("overrides", nargs="*", help="key=value overrides of the ablation config, e.g. seeds=[0]")
     args = parser.parse_args(argv)
     with exit_on_user_error():

@@ -40,7 +40,7 @@ def main(argv=None) -> None:
             from videosce.config import load_config
             from videosce.data.datasets import read_index
 
-            cfg = load_config(args.cfg, args.overrides)
+            cfg = load_config(args.cfg, args.overrides, job="pretrain")
             paths = [r.path for r in read_index(cfg.data, "train").records]
             workers = cfg.data.num_workers if args.workers is None else args.workers
             settings = Settings(frames=cfg.data.frames, stride=cfg.data.stride, crop=cfg.data.size, workers=workers, **run)

@@ -11,7 +11,7 @@ from videosce.errors import exit_on_user_error  # noqa: E402
 
 
 def main(argv=None) -> None:
-    cfg = parse_cli(__doc__, argv)
+    cfg = parse_cli(__doc__, argv, job="pretrain")
     from videosce.pretrain import pretrain  # imports torch: only once the config is known good
 
     with exit_on_user_error():

@@ -16,7 +16,7 @@ from videosce.errors import exit_on_user_error  # noqa: E402
 
 
 def main(argv=None) -> None:
-    cfg = parse_cli(__doc__, argv)
+    cfg = parse_cli(__doc__, argv, job="retrieval")
     with exit_on_user_error():
         run(cfg)
 

@@ -1,4 +1,4 @@
-"""Errors that describe bad input (a config, a split file, a checkpoint) rather than a bug.
+"""Errors that describe bad input (a config, a split file, a checkpoint, a dataset) rather than a bug.
 
 Tools print them as one line and exit 2 instead of showing a traceback.
 """
@@ -10,7 +10,27 @@ from typing import Iterator
 
 
 class UserError(Exception):
-    """Bad input from the user; the message is one line and says what to fix."""
+    """Bad input from the user; the message is one line and says what to fix.
+
+    Raised in a DataLoader worker, it reaches the main process as `type(exc)(<the worker's
+    traceback>)` (torch's ExceptionWrapper): the constructor keeps only the worker's own line.
+    """
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(_worker_line(type(self), str(message)))
+
+
+def _worker_line(cls: type, message: str) -> str:
+    """`message`, or the original one line of an error torch's DataLoader re-raised with its traceback."""
+    lines = message.splitlines()
+    if len(lines) < 2 or not lines[0].startswith("Caught "):
+        return message
+    prefixes = (f"{cls.__module__}.{cls.__qualname__}: ", f"{cls.__qualname__}: ")  # traceback drops __main__
+    for line in reversed(lines):
+        for prefix in prefixes:
+            if line.startswith(prefix):
+                return line[len(prefix):]
+    return message
 
 
 @contextmanager

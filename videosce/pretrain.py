@@ -5,31 +5,36 @@ from typing import Dict, Optional
 
 from omegaconf import DictConfig
 
-from videosce.data.builders import BAD_VIDEO_LOG, build_train_dataset
-from videosce.data.datasets import check_bad_fraction, read_index
+from videosce.data.builders import build_train_dataset, with_clip_normalization
+from videosce.data.datasets import read_index
 from videosce.engine.checkpoint import FINAL_BACKBONE, LAST
 from videosce.engine.run import prepare_run, write_json
 from videosce.engine.trainer import Trainer, with_runnable_precision
 from videosce.eval.knn import knn_monitor
 from videosce.eval.retrieval import evaluate_retrieval
 from videosce.methods import build_method
-from videosce.utils.dist import is_main_process
+from videosce.methods.momentum import keys_per_epoch, warn_if_queue_exceeds_epoch
+from videosce.utils.dist import get_world_size, is_main_process
 
 
 def pretrain(cfg: DictConfig) -> Optional[Dict[str, float]]:
-    """Train `method.name` on the train split; returns the end-of-run retrieval R@k (if enabled)."""
-    cfg = with_runnable_precision(cfg)  # before the config is saved: it records the precision used
+    """Train `method.name` on the train split; returns the end-of-run retrieval R@k (if enabled).
+
+    The clip normalisation is made explicit first and the precision is the one the device runs well
+    (`with_runnable_precision`), so config.yaml and every checkpoint record what the run used."""
+    cfg = with_runnable_precision(with_clip_normalization(cfg))
     output_dir = prepare_run(cfg)
     trainer = Trainer(cfg)  # joins the process group first: the index readers wait on rank 0
     index = read_index(cfg.data, "train")
-    dataset = build_train_dataset(cfg, index, num_clips=cfg.data.num_views)
-    model = build_method(cfg)
-    bad_log = output_dir / BAD_VIDEO_LOG
+    dataset = build_train_dataset(cfg, index, num_clips=cfg.data.num_views, local_views=cfg.data.local_views)
+    model = build_method(cfg.model, cfg.method, seed=cfg.seed)
+    if getattr(model, "negatives", None) is not None:
+        t = cfg.trainer
+        warn_if_queue_exceeds_epoch(cfg.method.queue_size, keys_per_epoch(len(dataset), t.batch_size, get_world_size(), t.accumulate_grad_batches, cfg.method.sym))
     every = cfg.eval.knn_every_n_epochs
     trainer.fit(
         model,
         dataset,
-        epoch_end_checks=[lambda: check_bad_fraction(bad_log, len(dataset), cfg.data.max_bad_fraction)],
         epoch_end_metrics=lambda epoch: knn_monitor(model.backbone, cfg, trainer.device) if every and epoch % every == 0 else {},
         best_metric="knn_top1" if every else None,
     )

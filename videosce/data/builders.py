@@ -5,11 +5,13 @@ import functools
 import logging
 import os
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List, Tuple
 
 import torch
+from omegaconf import DictConfig
 
-from videosce.config import ConfigError
+from videosce.config import ConfigError, with_values
+from videosce.models import backbone_info
 
 from .datasets import VideoClipDataset, VideoIndex
 from .samplers import ClipGap
@@ -50,28 +52,57 @@ def loader_options(decoder: str, num_workers: int, device: torch.device) -> Dict
     return {"num_workers": usable_workers(num_workers), "pin_memory": device.type == "cuda"}
 
 
-def build_train_dataset(cfg, index: VideoIndex, num_clips: int) -> VideoClipDataset:
-    """Random clips with clip-consistent augmentation: `num_clips` views per video; `data.clip_gap*`
-    set the distance between their starts, `method.vclr.segments` makes each view S clips (VCLR)."""
+def video_checks(cfg, stage: str) -> Dict[str, Any]:
+    """What every config-built dataset does about bad files: decoder and deadline, the frame-size
+    limit, the truncated-video policy, the shared bad-video log and the fraction that stops the run."""
+    data = cfg.data
+    return {
+        "decoder": data.decoder, "decode_timeout_s": data.decode_timeout_s, "max_pixels": data.max_pixels,
+        "truncated": data.truncated, "bad_video_log": Path(cfg.output_dir) / BAD_VIDEO_LOG, "stage": stage,
+        "max_bad_fraction": data.max_bad_fraction,
+    }
+def clip_normalization(cfg) -> Tuple[List[float], List[float]]:
+    """(mean, std) every transform normalises clips with: data.mean / data.std, or the backbone's registry default.
+
+    Evaluation tools set them to what the checkpoint was trained with (engine/run.py `eval_backbones`)."""
+    info = backbone_info(cfg.model.backbone)
+    mean = info["mean"] if cfg.data.mean is None else cfg.data.mean
+    std = info["std"] if cfg.data.std is None else cfg.data.std
+    return [float(v) for v in mean], [float(v) for v in std]
+
+
+def with_clip_normalization(cfg: DictConfig) -> DictConfig:
+    """`cfg` with data.mean / data.std explicit (`clip_normalization`), so a run's saved config and
+    checkpoints record how its clips were normalised."""
+    mean, std = clip_normalization(cfg)
+    return with_values(cfg, {"data.mean": mean, "data.std": std})
+
+
+def build_train_dataset(cfg, index: VideoIndex, num_clips: int, local_views: int = 0) -> VideoClipDataset:
+    """Random clips with clip-consistent augmentation: `num_clips` views per video, then `local_views`
+    local clips (`data.local_*`: random resized crops of their own scale and size, whatever
+    `data.train_short_side` says, optionally fewer frames; view n >= num_clips takes the per-view
+    blur/solarize p at position n, cycled); `data.clip_gap*` set the distance between the
+    starts of the `num_clips` views, `method.vclr.segments` makes each of them S clips (VCLR)."""
     data = cfg.data
     gap = None
     if data.clip_gap_dist != "off":
         low, high = data.clip_gap if data.clip_gap is not None else (0.0, float("inf"))
         gap = ClipGap(low, high, data.clip_gap_dist, data.clip_gap_c)
+    mean, std = clip_normalization(cfg)
     transforms = [
         TrainClipTransform(
-            data.size, scale=data.crop_scale, ratio=data.crop_ratio, jitter=data.color_jitter,
-            jitter_p=data.color_jitter_p, grayscale_p=data.grayscale_p,
+            data.size if view < num_clips else data.local_size, scale=data.crop_scale if view < num_clips else data.local_crop_scale,
+            ratio=data.crop_ratio, jitter=data.color_jitter, jitter_p=data.color_jitter_p, grayscale_p=data.grayscale_p,
             blur_p=data.blur_p[view % len(data.blur_p)], solarize_p=data.solarize_p[view % len(data.solarize_p)],
-            temporal_difference_p=data.temporal_difference_p,
+            temporal_difference_p=data.temporal_difference_p, mean=mean, std=std, short_side=data.train_short_side if view < num_clips else None,
         )
-        for view in range(num_clips)
+        for view in range(num_clips + local_views)
     ]
     return VideoClipDataset(
-        index.records, transforms, data.frames, data.stride, num_clips, train=True,
-        decoder=data.decoder, seed=cfg.seed, bad_video_log=Path(cfg.output_dir) / BAD_VIDEO_LOG,
-        clip_duration=data.clip_duration, decode_timeout_s=data.decode_timeout_s,
-        clip_gap=gap, segments=cfg.method.vclr.segments,
+        index.records, transforms, data.frames, data.stride, num_clips, train=True, seed=cfg.seed,
+        clip_duration=data.clip_duration, clip_gap=gap, segments=cfg.method.vclr.segments,
+        local_views=local_views, local_frames=data.local_frames, **video_checks(cfg, "train"),
     )
 
 
@@ -84,9 +115,9 @@ def build_eval_dataset(cfg, index: VideoIndex) -> VideoClipDataset:
         raise ConfigError(f"bad value for config key 'eval.num_crops': {ev.num_crops} must be >= 1")
     if data.eval_short_side < size:
         raise ConfigError(f"data.eval_short_side={data.eval_short_side} must be >= the test crop size {size} (eval.crop_size or data.size)")
-    transform = EvalClipTransform(size, data.eval_short_side, num_crops=ev.num_crops)
+    mean, std = clip_normalization(cfg)
+    transform = EvalClipTransform(size, data.eval_short_side, mean=mean, std=std, num_crops=ev.num_crops)
     return VideoClipDataset(
-        index.records, transform, data.frames, data.stride, data.eval_clips, train=False,
-        decoder=data.decoder, seed=cfg.seed, bad_video_log=Path(cfg.output_dir) / BAD_VIDEO_LOG,
-        clip_duration=data.clip_duration, decode_timeout_s=data.decode_timeout_s,
+        index.records, transform, data.frames, data.stride, data.eval_clips, train=False, seed=cfg.seed,
+        clip_duration=data.clip_duration, **video_checks(cfg, "eval"),
     )

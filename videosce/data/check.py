@@ -1,8 +1,12 @@
 """Dataset health check before a long run: every listed video (train + test) is probed and its
-first and last frames decoded, in parallel, with the decoder and timeout training will use.
+first and last frames decoded, in parallel, with the decoder, timeout and frame-size limit
+(data.max_pixels) training will use.
 
 A file whose last frame cannot be decoded is reported too: training samples clips up to the
-last frame the container lists, so a truncated or damaged tail fails there, not at open.
+last frame the container lists, so a truncated or damaged tail fails there, not at open. A file
+whose frames end well before the length its container states, or with damaged packets, is
+reported as cut short (training skips or uses it, per data.truncated). Listed files that cannot
+be read (missing, a directory, a dangling symlink, a symlink loop, ...) are listed with the reason.
 Readable videos shorter than one configured clip are listed as well: their clips repeat the last
 frame (samplers.py), so they train on partly frozen clips.
 """
@@ -17,11 +21,11 @@ from multiprocessing import Pool
 from pathlib import Path
 from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from tqdm import tqdm
 
 from videosce.data.builders import usable_workers
-from videosce.data.datasets import SUBSETS, read_index
+from videosce.data.datasets import SUBSETS, read_index, shown
 from videosce.data.decoders import DecodeError, VideoInfo, decode_frames, probe_video
 from videosce.data.samplers import clip_span
 
@@ -31,23 +35,37 @@ TOP_RESOLUTIONS = 10
 
 @dataclass(frozen=True)
 class VideoCheck:
-    """One file's result: `info` when readable, else a one-line `error`."""
+    """One file's result: `info` when it opens, else a one-line `error`; `damage` when it is cut short."""
 
     path: str
     info: Optional[VideoInfo] = None
     error: Optional[str] = None
+    damage: str = ""
 
 
-def check_video(path: str, backend: str = "pyav", timeout_s: Optional[float] = None) -> VideoCheck:
-    """Probe, then decode the first and the last frame; never raises for a bad file."""
+def check_video(path: str, backend: str = "pyav", timeout_s: Optional[float] = None, max_pixels: Optional[int] = None) -> VideoCheck:
+    """Probe, then decode the first and the last frame; never raises for a bad file.
+
+    A cut-short file (VideoInfo.damage) is reported as such, with the decode failure its cut may cause."""
     try:
-        info = probe_video(path, backend=backend, timeout_s=timeout_s)
-        decode_frames(path, [0, info.num_frames - 1], backend=backend, timeout_s=timeout_s)
+        info = probe_video(path, backend=backend, timeout_s=timeout_s, max_pixels=max_pixels)
     except DecodeError as exc:
         return VideoCheck(path, error=exc.reason or str(exc))
     except Exception as exc:  # a checker reports every file; a library bug must not stop the scan
-        return VideoCheck(path, error=f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())}")
-    return VideoCheck(path, info=info)
+        return VideoCheck(path, error=_unexpected(exc))
+    try:
+        decode_frames(path, [0, info.num_frames - 1], backend=backend, timeout_s=timeout_s)
+    except DecodeError as exc:
+        if not info.damage:
+            return VideoCheck(path, error=exc.reason or str(exc))
+        return VideoCheck(path, info=info, damage=f"{info.damage}; {exc.reason or exc}")
+    except Exception as exc:
+        return VideoCheck(path, error=_unexpected(exc))
+    return VideoCheck(path, info=info, damage=info.damage)
+
+
+def _unexpected(exc: Exception) -> str:
+    return f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())}"
 
 
 class ClipLength(NamedTuple):
@@ -76,7 +94,8 @@ class ClipLength(NamedTuple):
 @dataclass
 class CheckReport:
     checks: List[VideoCheck]
-    warnings: List[str] = field(default_factory=list)  # e.g. listed videos missing on disk
+    warnings: List[str] = field(default_factory=list)  # the split readers' (duplicates, unreadable listed files)
+    unlisted: List[Tuple[str, str]] = field(default_factory=list)  # listed files that cannot be read: (path, reason)
     clip: ClipLength = ClipLength()
 
     @property
@@ -84,14 +103,25 @@ class CheckReport:
         return sorted((c for c in self.checks if c.error), key=lambda c: c.path)
 
     @property
+    def cut_short(self) -> List[VideoCheck]:
+        return sorted((c for c in self.checks if c.damage and not c.error), key=lambda c: c.path)
+
+    @property
     def short(self) -> List[VideoCheck]:
-        """Readable videos shorter than one clip."""
-        return sorted((c for c in self.checks if c.info is not None and not self.clip.covers(c.info)), key=lambda c: c.path)
+        """Readable videos (not cut short) shorter than one clip."""
+        return sorted((c for c in self.checks if c.info is not None and not c.damage and not self.clip.covers(c.info)), key=lambda c: c.path)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.bad or self.cut_short or self.unlisted)
 
     def format(self) -> str:
-        """Human-readable summary; unreadable files as "<path>\\t<reason>" lines, like bad_videos.txt."""
-        good = [c.info for c in self.checks if c.info is not None]
-        lines = [f"checked {len(self.checks)} videos: {len(good)} readable, {len(self.bad)} unreadable"]
+        """Human-readable summary; each problem file as a "<path>\\t<reason>" line."""
+        good = [c.info for c in self.checks if c.info is not None and not c.damage]
+        lines = [f"checked {len(self.checks)} videos: {len(good)} readable, {len(self.bad)} unreadable, {len(self.cut_short)} cut short"]
+        if self.unlisted:
+            reasons = Counter(reason for _, reason in self.unlisted)
+            lines.append(f"{len(self.unlisted)} listed files cannot be read: " + ", ".join(f"{n} {reason}" for reason, n in reasons.most_common()))
         lines += [f"warning: {w}" for w in self.warnings]
         if good:
             lines.append(_stats("duration (s)", [i.duration for i in good]))
@@ -107,8 +137,14 @@ class CheckReport:
                          "the last frame (path<TAB>frames, seconds):")
             lines += [f"{c.path}\t{c.info.num_frames} frames, {c.info.duration:.2f} s" for c in self.short]
         if self.bad:
-            lines.append("unreadable videos (path<TAB>reason):")
-            lines += [f"{c.path}\t{c.error}" for c in self.bad]
+            lines.append("unreadable videos, skipped in training (path<TAB>reason):")
+            lines += [f"{shown(c.path)}\t{c.error}" for c in self.bad]
+        if self.cut_short:
+            lines.append("cut-short videos, skipped in training with data.truncated=skip, used with data.truncated=use (path<TAB>reason):")
+            lines += [f"{shown(c.path)}\t{c.damage}" for c in self.cut_short]
+        if self.unlisted:
+            lines.append("listed files that cannot be read (path<TAB>reason):")
+            lines += [f"{shown(path)}\t{reason}" for path, reason in self.unlisted]
         return "\n".join(lines)
 
 
@@ -118,7 +154,7 @@ def _stats(name: str, values: Sequence[float]) -> str:
 
 
 class _Collect(logging.Handler):
-    """Keeps the split readers' warnings (listed videos missing on disk) for the report."""
+    """Keeps the split readers' warnings (duplicate entries, listed files that cannot be read) for the report."""
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
@@ -128,20 +164,23 @@ class _Collect(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def dataset_paths(data_cfg: DictConfig) -> Tuple[List[str], List[str]]:
-    """Distinct video paths of train + test, and the readers' warnings."""
+def dataset_paths(data_cfg: DictConfig) -> Tuple[List[str], List[Tuple[str, str]], List[str]]:
+    """Distinct readable video paths of train + test, the listed files that cannot be read
+    (path, reason), and the readers' warnings."""
     handler = _Collect()
     reader_log = logging.getLogger("videosce.data.datasets")
     reader_log.addHandler(handler)
     try:
-        paths = {str(r.path) for subset in SUBSETS for r in read_index(data_cfg, subset).records}
+        indices = [read_index(data_cfg, subset) for subset in SUBSETS]
     finally:
         reader_log.removeHandler(handler)
-    return sorted(paths), handler.messages
+    paths = {str(r.path) for index in indices for r in index.records}
+    unlisted = {str(path): reason for index in indices for path, reason in index.skipped}
+    return sorted(paths), sorted(unlisted.items()), handler.messages
 
 
-def _run_checks(paths: List[str], backend: str, timeout_s: Optional[float], workers: int) -> Iterator[VideoCheck]:
-    check = partial(check_video, backend=backend, timeout_s=timeout_s)
+def _run_checks(paths: List[str], backend: str, timeout_s: Optional[float], max_pixels: Optional[int], workers: int) -> Iterator[VideoCheck]:
+    check = partial(check_video, backend=backend, timeout_s=timeout_s, max_pixels=max_pixels)
     if workers <= 1:
         yield from map(check, paths)
         return
@@ -151,16 +190,15 @@ def _run_checks(paths: List[str], backend: str, timeout_s: Optional[float], work
 
 def check_dataset(cfg: DictConfig, progress: bool = True) -> CheckReport:
     """Scan every video of `cfg.data` with `data.num_workers` processes and a progress bar."""
-    paths, warnings = dataset_paths(cfg.data)
-    # data.decode_timeout_s bounds each probe/decode when the config defines it (None: no deadline).
-    timeout_s = OmegaConf.select(cfg, "data.decode_timeout_s")
-    checks = list(tqdm(_run_checks(paths, cfg.data.decoder, timeout_s, usable_workers(cfg.data.num_workers)),
+    paths, unlisted, warnings = dataset_paths(cfg.data)
+    checks = list(tqdm(_run_checks(paths, cfg.data.decoder, cfg.data.decode_timeout_s, cfg.data.max_pixels, usable_workers(cfg.data.num_workers)),
                        total=len(paths), desc="checking videos", unit="video", disable=not progress))
-    return CheckReport(checks, warnings, ClipLength.of(cfg.data))
+    return CheckReport(checks, warnings, unlisted, ClipLength.of(cfg.data))
 
 
 def run(cfg: DictConfig, progress: bool = True) -> int:
-    """Print the report, write it to <output_dir>/check_dataset.txt; exit code 1 if any video is unreadable."""
+    """Print the report, write it to <output_dir>/check_dataset.txt; exit code 1 if any listed video
+    is unreadable, cut short or cannot be read at all."""
     report = check_dataset(cfg, progress)
     text = report.format()
     out = Path(cfg.output_dir) / REPORT_FILE
@@ -168,4 +206,4 @@ def run(cfg: DictConfig, progress: bool = True) -> int:
     out.write_text(text + "\n")
     print(text)
     print(f"report written to {out}")
-    return 1 if report.bad else 0
+    return 0 if report.ok else 1

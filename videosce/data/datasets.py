@@ -1,16 +1,21 @@
 """Index readers for the official split files, and the multi-clip video dataset.
 
 Readers return `VideoRecord`s; they raise `SplitFormatError` naming file and line for a
-malformed entry, and report (never silently drop) listed videos missing on disk.
+malformed entry (bad format, non-integer label, unknown class, bytes that are not UTF-8; a
+leading UTF-8 BOM is accepted), use a repeated entry once (one warning with the count), and
+report (never silently drop) listed videos that cannot be read, with the reason of each.
 """
 from __future__ import annotations
 
 import csv
+import fcntl
+import io
 import logging
 import os
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 import torch
@@ -19,8 +24,10 @@ from torch.utils.data import Dataset
 from videosce.errors import UserError
 from videosce.utils.dist import barrier, is_main_process
 
-from .decoders import DecodeError, decode_frames, frame_timestamps, probe_video
-from .samplers import ClipGap, random_clips, random_time_clips, segment_clips, segment_time_clips, uniform_clips, uniform_time_clips
+from .decoders import DecodeError, VideoInfo, decode_frames, frame_timestamps, probe_video
+from .decoders.base import file_problem
+from .samplers import (ClipGap, difference_pairs, random_clips, random_time_clips, segment_clips, segment_time_clips, uniform_clips,
+                       uniform_time_clips)
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +37,10 @@ ClipTransform = Callable[[torch.Tensor, np.random.Generator], torch.Tensor]
 
 class SplitFormatError(UserError, ValueError):
     """A split/index file that does not follow the official format."""
+
+
+class TooManyBadVideos(UserError):
+    """More of a dataset's videos are unreadable than `data.max_bad_fraction` allows."""
 
 
 @dataclass(frozen=True)
@@ -42,12 +53,33 @@ class VideoRecord:
 class VideoIndex:
     records: List[VideoRecord]
     classes: List[str]
+    skipped: List[Tuple[Path, str]] = field(default_factory=list)  # listed videos that cannot be read: (path, reason)
+
+
+Entry = Tuple[VideoRecord, Path, int]  # a record and where it is listed: (split file, line)
+
+
+def shown(text: str) -> str:
+    """`text` for a one-line message: invisible characters (a stray BOM, tabs, control bytes) as escapes."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def _read_text(path: Path) -> str:
+    """A split file's text: UTF-8, with the BOM that Windows tools put first dropped."""
+    if not path.is_file():
+        raise SplitFormatError(f"split file not found: {path}")
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise SplitFormatError(
+            f"{path}:{line}: byte 0x{data[exc.start]:02x} is not UTF-8; save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+        ) from None
 
 
 def _lines(path: Path) -> List[Tuple[int, str]]:
-    if not path.is_file():
-        raise SplitFormatError(f"split file not found: {path}")
-    return [(n, line.strip()) for n, line in enumerate(path.read_text().splitlines(), 1) if line.strip()]
+    return [(n, line.strip()) for n, line in enumerate(_read_text(path).splitlines(), 1) if line.strip()]
 
 
 def _check_subset(subset: str) -> None:
@@ -63,25 +95,31 @@ def read_ucf101(video_root: str | Path, split_dir: str | Path, split: int, subse
     classes: Dict[str, int] = {}
     for n, line in _lines(class_file):
         parts = line.split()
-        if len(parts) != 2 or not parts[0].isdigit():
-            raise SplitFormatError(f"{class_file}:{n}: expected '<index> <ClassName>', got '{line}'")
+        if len(parts) != 2 or not parts[0].isdecimal():
+            raise SplitFormatError(f"{class_file}:{n}: expected '<index> <ClassName>', got '{shown(line)}'")
         classes[parts[1]] = int(parts[0]) - 1
     if sorted(classes.values()) != list(range(len(classes))):
         raise SplitFormatError(f"{class_file}: class indices must be 1..{len(classes)} without gaps")
     list_file = split_dir / f"{subset}list0{split}.txt"
-    records = []
+    entries: List[Entry] = []
     for n, line in _lines(list_file):
         parts = line.split()
-        rel = parts[0]
-        class_name = rel.split("/")[0]
-        if "/" not in rel or class_name not in classes or len(parts) > 2:
-            raise SplitFormatError(f"{list_file}:{n}: expected '<ClassName>/<file> [label]' with a class of classInd.txt, got '{line}'")
+        class_name = parts[0].split("/")[0]
+        if "/" not in parts[0] or len(parts) > 2:
+            raise SplitFormatError(f"{list_file}:{n}: expected '<ClassName>/<file> [label]' (no spaces in file names), got '{shown(line)}'")
+        if class_name not in classes:
+            raise SplitFormatError(f"{list_file}:{n}: class '{shown(class_name)}' is not in {class_file}")
         label = classes[class_name]
+        if len(parts) == 2 and not parts[1].isdecimal():
+            raise SplitFormatError(
+                f"{list_file}:{n}: label '{shown(parts[1])}' is not an integer (a file name with a space?); "
+                f"expected '<ClassName>/<file> [label]', got '{shown(line)}'"
+            )
         if len(parts) == 2 and int(parts[1]) - 1 != label:
             raise SplitFormatError(f"{list_file}:{n}: label {parts[1]} contradicts class '{class_name}' ({label + 1})")
-        records.append(VideoRecord(video_root / rel, label))
+        entries.append((VideoRecord(video_root / parts[0], label), list_file, n))
     names = [name for name, _ in sorted(classes.items(), key=lambda item: item[1])]
-    return VideoIndex(_existing(records, list_file), names)
+    return _index(entries, names, list_file)
 
 
 def read_hmdb51(video_root: str | Path, split_dir: str | Path, split: int, subset: str) -> VideoIndex:
@@ -93,15 +131,15 @@ def read_hmdb51(video_root: str | Path, split_dir: str | Path, split: int, subse
         raise SplitFormatError(f"no '*_test_split{split}.txt' files in {split_dir}")
     classes = [f.name[: -len(f"_test_split{split}.txt")] for f in files]
     wanted = "1" if subset == "train" else "2"
-    records = []
+    entries: List[Entry] = []
     for label, (name, file) in enumerate(zip(classes, files)):
         for n, line in _lines(file):
             parts = line.split()
             if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
-                raise SplitFormatError(f"{file}:{n}: expected '<file> <0|1|2>', got '{line}'")
+                raise SplitFormatError(f"{file}:{n}: expected '<file> <0|1|2>' (no spaces in file names), got '{shown(line)}'")
             if parts[1] == wanted:
-                records.append(VideoRecord(video_root / name / parts[0], label))
-    return VideoIndex(_existing(records, files[0].parent), classes)
+                entries.append((VideoRecord(video_root / name / parts[0], label), file, n))
+    return _index(entries, classes, split_dir)
 
 
 KINETICS_SPLIT_FILES = {"train": ("train.csv",), "test": ("validate.csv", "val.csv")}
@@ -112,13 +150,18 @@ def _kinetics_csv(split_dir: Path, subset: str) -> Optional[Path]:
     return next((split_dir / name for name in KINETICS_SPLIT_FILES[subset] if (split_dir / name).is_file()), None)
 
 
-def _kinetics_rows(csv_file: Path) -> List[Dict[str, str]]:
-    with csv_file.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        required = {"label", "youtube_id", "time_start", "time_end"}
-        if not required.issubset(reader.fieldnames or ()):
-            raise SplitFormatError(f"{csv_file}:1: header must contain {sorted(required)}, got {reader.fieldnames}")
-        return list(reader)
+def _kinetics_rows(csv_file: Path) -> List[Tuple[int, Dict[str, str]]]:
+    """(line number, row) of every row; a row without exactly the header's fields is an error."""
+    reader = csv.DictReader(io.StringIO(_read_text(csv_file), newline=""))
+    required = {"label", "youtube_id", "time_start", "time_end"}
+    if not required.issubset(reader.fieldnames or ()):
+        raise SplitFormatError(f"{csv_file}:1: header must contain {sorted(required)}, got {[shown(f) for f in reader.fieldnames or ()]}")
+    rows = []
+    for row in reader:
+        if None in row or None in row.values():
+            raise SplitFormatError(f"{csv_file}:{reader.line_num}: expected the {len(reader.fieldnames)} fields of the header {reader.fieldnames}")
+        rows.append((reader.line_num, row))
+    return rows
 
 
 def read_kinetics(video_root: str | Path, split_dir: str | Path, subset: str) -> VideoIndex:
@@ -131,43 +174,75 @@ def read_kinetics(video_root: str | Path, split_dir: str | Path, subset: str) ->
     downloader naming) or `<youtube_id>.<ext>`.
     """
     _check_subset(subset)
-    split_dir = Path(split_dir)
+    video_root, split_dir = Path(video_root), Path(split_dir)
     csv_file = _kinetics_csv(split_dir, subset)
     if csv_file is None:
         raise SplitFormatError(f"split file not found: {' or '.join(str(split_dir / n) for n in KINETICS_SPLIT_FILES[subset])}")
     rows = _kinetics_rows(csv_file)
     train_csv = _kinetics_csv(split_dir, "train")
     class_rows = rows if subset == "train" or train_csv is None else _kinetics_rows(train_csv)
-    classes = sorted({row["label"] for row in class_rows})
+    classes = sorted({row["label"] for _, row in class_rows})
     label_of = {name: i for i, name in enumerate(classes)}
     on_disk: Dict[str, Path] = {}
     for dirpath, _, filenames in os.walk(video_root):
         for filename in filenames:
             on_disk.setdefault(Path(filename).stem, Path(dirpath) / filename)
-    records, missing = [], 0
-    for n, row in enumerate(rows, 2):
+    entries: List[Entry] = []
+    not_found: List[Tuple[Path, str]] = []
+    for n, row in rows:
         if row["label"] not in label_of:
-            raise SplitFormatError(f"{csv_file}:{n}: class '{row['label']}' is not in {train_csv}")
+            raise SplitFormatError(f"{csv_file}:{n}: class '{shown(row['label'])}' is not in {train_csv}")
         try:
             stem = f"{row['youtube_id']}_{int(float(row['time_start'])):06d}_{int(float(row['time_end'])):06d}"
         except ValueError:
             raise SplitFormatError(f"{csv_file}:{n}: time_start/time_end must be numbers") from None
         path = on_disk.get(stem) or on_disk.get(row["youtube_id"])
         if path is None:
-            missing += 1
+            not_found.append((video_root / f"{stem}.*", "file not found"))
         else:
-            records.append(VideoRecord(path, label_of[row["label"]]))
-    if missing:
-        log.warning("%s: %d of %d listed videos not found under %s; skipped", csv_file, missing, len(rows), video_root)
-    return VideoIndex(records, classes)
+            entries.append((VideoRecord(path, label_of[row["label"]]), csv_file, n))
+    return _index(entries, classes, csv_file, not_found)
 
 
-def _existing(records: List[VideoRecord], source: Path) -> List[VideoRecord]:
-    present = [r for r in records if r.path.is_file()]
-    if len(present) < len(records):
-        example = next(r.path for r in records if not r.path.is_file())
-        log.warning("%s: %d of %d listed videos are missing (e.g. %s); skipped", source, len(records) - len(present), len(records), example)
-    return present
+def _unique(entries: Sequence[Entry]) -> List[VideoRecord]:
+    """Each video once, in listed order. A repeated entry is dropped, all of them counted in one
+    warning; the same video listed with two classes is an error (which one is right cannot be guessed)."""
+    first: Dict[Path, Entry] = {}
+    repeats: List[Entry] = []
+    for entry in entries:
+        record, file, line = entry
+        seen = first.setdefault(record.path, entry)
+        if seen is entry:
+            continue
+        if seen[0].label != record.label:
+            raise SplitFormatError(f"{file}:{line}: {record.path} is listed again with another class (first at {seen[1]}:{seen[2]}); keep one entry")
+        repeats.append(entry)
+    if repeats:
+        record, file, line = repeats[0]
+        seen = first[record.path]
+        log.warning("%d duplicate split entries ignored, each video is used once (e.g. %s:%d repeats %s:%d, %s)",
+                    len(repeats), file, line, seen[1], seen[2], record.path)
+    return [record for record, _, _ in first.values()]
+
+
+def _index(entries: Sequence[Entry], classes: List[str], source: Path, not_found: Sequence[Tuple[Path, str]] = ()) -> VideoIndex:
+    """The readable records; the others are kept with their reason and summarised in one warning."""
+    records = _unique(entries)
+    skipped = list(not_found)
+    readable = []
+    for record in records:
+        problem = file_problem(record.path)
+        if problem:
+            skipped.append((record.path, problem))
+        else:
+            readable.append(record)
+    if skipped:
+        counts = Counter(reason for _, reason in skipped)
+        example = {reason: path for path, reason in reversed(skipped)}
+        reasons = ", ".join(f"{count} {reason} (e.g. {example[reason]})" for reason, count in counts.most_common())
+        log.warning("%s: %d of %d listed videos cannot be read and are skipped: %s; tools/check_dataset.py lists them all",
+                    source, len(skipped), len(records) + len(not_found), reasons)
+    return VideoIndex(readable, classes, skipped)
 
 
 def read_index(data_cfg, subset: str) -> VideoIndex:
@@ -204,11 +279,18 @@ class VideoClipDataset(Dataset):
     (robust to variable frame rates and wrong metadata). Train mode draws clips at random positions and returns (list of clips, label, index); eval
     mode takes uniformly spaced clips and returns (stacked clips (K,3,T,S,S), label, index).
     Randomness is a function of (seed, epoch, index), so runs and resumes are reproducible.
-    An undecodable video is appended to `bad_video_log` (path + reason); training substitutes
-    another video deterministically, eval returns index -1 so the caller drops and counts it.
+    An unreadable video (undecodable, frames above `max_pixels`, or cut short while `truncated`
+    is "skip") is listed in `bad_video_log` (see `append_bad_video`); training substitutes another
+    video deterministically, eval returns index -1 so the caller drops and counts it. A cut-short
+    video used anyway (`truncated="use"`) is listed as used. Once more than `max_bad_fraction` of
+    the videos were skipped, TooManyBadVideos stops the run (counted in the log, which the
+    DataLoader workers and ranks share).
     Train-mode options (samplers.py): `clip_gap` bounds/draws the distance between the views' starts
     (frames, or seconds with `clip_duration`); `segments` = S > 0 makes each view S clips, one per
-    equal segment (VCLR), returned as a (S,3,T,H,W) tensor with one augmentation drawn per view.
+    equal segment (VCLR), returned as a (S,3,T,H,W) tensor with one augmentation drawn per view;
+    `local_views` = N > 0 appends N local clips (multi-crop) of `local_frames` frames at the same
+    stride (with `clip_duration`, over the same fraction of it: about the same frame spacing),
+    independent uniform starts, each through its own transform (`transform[num_clips + n]`).
     """
 
     def __init__(
@@ -227,6 +309,12 @@ class VideoClipDataset(Dataset):
         decode_timeout_s: float = 0.0,
         clip_gap: Optional[ClipGap] = None,
         segments: int = 0,
+        stage: str = "",
+        max_pixels: int = 0,
+        truncated: str = "skip",
+        max_bad_fraction: Optional[float] = None,
+        local_views: int = 0,
+        local_frames: Optional[int] = None,
     ) -> None:
         self.records = list(records)
         self.transforms = list(transform) if isinstance(transform, (list, tuple)) else [transform]
@@ -236,7 +324,12 @@ class VideoClipDataset(Dataset):
         self.max_substitutes, self.clip_duration = max_substitutes, clip_duration
         self.timeout_s = decode_timeout_s or None
         self.clip_gap, self.segments = clip_gap, segments
+        self.stage = stage or ("train" if train else "eval")
+        self.max_pixels, self.truncated, self.max_bad_fraction = max_pixels, truncated, max_bad_fraction
+        self.local_views, self.local_frames = local_views, local_frames or frames
         self.epoch = 0
+        self._paths: Optional[Set[str]] = None  # this dataset's paths, built at the first bad video
+        self._used: Set[int] = set()  # cut-short videos this process has listed as used
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -245,34 +338,68 @@ class VideoClipDataset(Dataset):
         return len(self.records)
 
     def sample_clips(self, index: int, rng: np.random.Generator) -> List[List[int]]:
-        """Frame indices of the item's clips: `num_clips` clips, or `num_clips` * `segments` (view-major)."""
+        """Frame indices of the item's clips: `num_clips` clips, or `num_clips` * `segments` (view-major),
+        then the `local_views` local clips in train mode."""
         record = self.records[index]
+        num_frames = self.probe(index).num_frames  # also screens the file (size limit, cut short)
+        local = self.local_views if self.train else 0
         if self.clip_duration > 0:  # time-based: `frames` frames over `clip_duration` seconds
             times = frame_timestamps(record.path)
             if not self.train:
                 return uniform_time_clips(times, self.clip_duration, self.frames, self.num_clips)
             if self.segments:
                 return [c for _ in range(self.num_clips) for c in segment_time_clips(times, self.clip_duration, self.frames, self.segments, rng)]
-            return random_time_clips(times, self.clip_duration, self.frames, self.num_clips, rng, gap=self.clip_gap)
-        num_frames = probe_video(record.path, backend=self.decoder, timeout_s=self.timeout_s).num_frames
+            clips = random_time_clips(times, self.clip_duration, self.frames, self.num_clips, rng, gap=self.clip_gap)
+            if local:
+                clips += random_time_clips(times, self.clip_duration * self.local_frames / self.frames, self.local_frames, local, rng)
+            return clips
         if not self.train:
             return uniform_clips(num_frames, self.frames, self.stride, self.num_clips)
         if self.segments:
             return [c for _ in range(self.num_clips) for c in segment_clips(num_frames, self.frames, self.stride, self.segments, rng)]
-        return random_clips(num_frames, self.frames, self.stride, self.num_clips, rng, gap=self.clip_gap)
+        clips = random_clips(num_frames, self.frames, self.stride, self.num_clips, rng, gap=self.clip_gap)
+        if local:
+            clips += random_clips(num_frames, self.local_frames, self.stride, local, rng)
+        return clips
+
+    def probe(self, index: int) -> VideoInfo:
+        """The video's VideoInfo; DecodeError for frames above `max_pixels`, and for a video cut short
+        unless `truncated` is "use" (then it is listed as used, once per process)."""
+        path = self.records[index].path
+        info = probe_video(path, backend=self.decoder, timeout_s=self.timeout_s, max_pixels=self.max_pixels)
+        if info.damage and self.truncated != "use":
+            raise DecodeError(path, f"{info.damage} (data.truncated=skip)")
+        if info.damage and index not in self._used:
+            self._used.add(index)
+            self._record(index, "used", f"{info.damage} (data.truncated=use)")
+        return info
+    def _differences(self, n: int) -> bool:
+        """Whether view n's transform may take a temporal difference (then each frame's partner is decoded too)."""
+        return getattr(self.transforms[n % len(self.transforms)], "temporal_difference_p", 0.0) > 0
 
     def load_clips(self, index: int) -> List[torch.Tensor]:
         record = self.records[index]
         rng = np.random.default_rng([self.seed, self.epoch, index])
         clips = self.sample_clips(index, rng)
-        wanted = sorted({i for clip in clips for i in clip})
+        per_view = self.segments if self.train and self.segments else 1
+        wanted = {i for clip in clips for i in clip}
+        for k, clip in enumerate(clips):  # partner frames of the differenced views, decoded in the same pass
+            if self._differences(k // per_view):
+                wanted.update(i for pair in difference_pairs(clip) for i in pair)
+        wanted = sorted(wanted)
         frames = decode_frames(record.path, wanted, backend=self.decoder, timeout_s=self.timeout_s)
         position = {frame: row for row, frame in enumerate(wanted)}
 
-        def view(n: int, clip: List[int], view_rng: np.random.Generator) -> torch.Tensor:
+        def rows(indices: Sequence[int]) -> torch.Tensor:
             # index_select: indexing with a Python list takes torch's much slower advanced-indexing path
-            rows = torch.tensor([position[i] for i in clip])
-            return self.transforms[n % len(self.transforms)](frames.index_select(0, rows), view_rng)
+            return frames.index_select(0, torch.tensor([position[i] for i in indices]))
+
+        def view(n: int, clip: List[int], view_rng: np.random.Generator) -> torch.Tensor:
+            transform = self.transforms[n % len(self.transforms)]
+            if not self._differences(n):
+                return transform(rows(clip), view_rng)
+            firsts, seconds = zip(*difference_pairs(clip))
+            return transform(rows(clip), view_rng, difference_frames=(rows(firsts), rows(seconds)))
 
         if self.train and self.segments:  # a view's S clips share one augmentation: the same seed for each
             views = []
@@ -283,12 +410,26 @@ class VideoClipDataset(Dataset):
             return views
         return [view(n, clip, rng) for n, clip in enumerate(clips)]
 
-    def _report_bad(self, index: int, error: Exception) -> None:
+    def _report_bad(self, index: int, error: DecodeError) -> None:
         log.warning("skipping unreadable video: %s", error)
-        if self.bad_video_log is not None:
-            self.bad_video_log.parent.mkdir(parents=True, exist_ok=True)
-            with self.bad_video_log.open("a") as handle:
-                handle.write(f"{self.records[index].path}\t{str(error).splitlines()[0]}\n")
+        skipped = self._record(index, "skipped", error.reason or str(error))
+        if self.max_bad_fraction is None or self.bad_video_log is None:
+            return
+        if self._paths is None:
+            self._paths = {str(r.path) for r in self.records}
+        bad = len(skipped & self._paths)
+        if bad > self.max_bad_fraction * len(self):
+            raise TooManyBadVideos(
+                f"{bad} of {len(self)} videos unreadable at stage '{self.stage}', more than "
+                f"data.max_bad_fraction={self.max_bad_fraction}: they are listed in {self.bad_video_log}; fix or remove them "
+                "(tools/check_dataset.py checks every file), or raise data.max_bad_fraction"
+            )
+
+    def _record(self, index: int, outcome: str, reason: str) -> Set[str]:
+        """List the video in the bad-video log; the paths the log lists as skipped at this stage."""
+        if self.bad_video_log is None:
+            return set()
+        return append_bad_video(self.bad_video_log, self.stage, outcome, str(self.records[index].path), reason)
 
     def __getitem__(self, index: int):
         if not self.train:
@@ -304,7 +445,10 @@ class VideoClipDataset(Dataset):
             except DecodeError as error:
                 self._report_bad(candidate, error)
                 candidate = int(np.random.default_rng([self.seed, index, attempt]).integers(len(self)))
-        raise RuntimeError(f"{self.max_substitutes + 1} unreadable videos in a row starting at {self.records[index].path}; see {self.bad_video_log}")
+        raise TooManyBadVideos(
+            f"{self.max_substitutes + 1} unreadable videos in a row starting at {self.records[index].path}; they are listed in "
+            f"{self.bad_video_log}; run tools/check_dataset.py on this dataset"
+        )
 
     def _placeholder(self) -> torch.Tensor:
         """Zero clips with the shape a good item has (the transform run on a blank clip), so a batch still collates."""
@@ -313,18 +457,28 @@ class VideoClipDataset(Dataset):
         return torch.zeros(self.num_clips, *shape)
 
 
-def bad_video_count(bad_video_log: str | Path) -> int:
-    """Distinct videos reported in a bad-video log."""
-    path = Path(bad_video_log)
+def append_bad_video(log_path: Path, stage: str, outcome: str, path: str, reason: str) -> Set[str]:
+    """Add the line "<stage>\t<outcome>\t<path>\t<reason>" to the bad-video log unless it lists
+    (stage, outcome, path) already; returns the paths it lists as skipped at `stage`.
+
+    stage: train (a training set) | eval (feature extraction); outcome: skipped | used. A file
+    lock makes read-then-append atomic: every DataLoader worker of every rank writes to it.
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.seek(0)
+        rows = [row for row in (line.rstrip("\n").split("\t", 3) for line in handle) if len(row) == 4]
+        if [stage, outcome, path] not in [row[:3] for row in rows]:
+            handle.write(f"{stage}\t{outcome}\t{path}\t{reason}\n")
+            rows.append([stage, outcome, path, reason])
+    return {row[2] for row in rows if row[:2] == [stage, "skipped"]}
+
+
+def bad_videos(log_path: str | Path, stage: str, outcome: str = "skipped") -> Set[str]:
+    """Paths the bad-video log lists with this stage and outcome."""
+    path = Path(log_path)
     if not path.is_file():
-        return 0
-    return len({line.split("\t")[0] for line in path.read_text().splitlines() if line})
-
-
-def check_bad_fraction(bad_video_log: str | Path, total: int, max_fraction: float) -> None:
-    """Stop with a clear error once more than `max_fraction` of the videos were unreadable."""
-    bad = bad_video_count(bad_video_log)
-    if bad:
-        log.warning("%d of %d videos unreadable so far (listed in %s)", bad, total, bad_video_log)
-    if bad > max_fraction * total:
-        raise RuntimeError(f"{bad} of {total} videos are unreadable (> data.max_bad_fraction={max_fraction}); see {bad_video_log}")
+        return set()
+    rows = (line.split("\t", 3) for line in path.read_text().splitlines())
+    return {row[2] for row in rows if len(row) == 4 and row[:2] == [stage, outcome]}

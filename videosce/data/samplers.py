@@ -1,7 +1,8 @@
 """Clip samplers: pure functions from a video's length (and an RNG) to frame indices.
 
-Rule for short videos: a clip that would run past the last frame repeats the last frame
-(padding), so every clip has exactly `frames` indices and never leaves the video.
+Rule for short videos: a frame clip (`stride`) that would run past the last frame repeats the last
+frame (padding); a time clip spreads its frames over what its window holds. Either way every clip
+has exactly `frames` indices and never leaves the video.
 
 Two temporal options for the views of one video (both off by default):
 - `ClipGap`: the distance between the starts of the views, bounded to [low, high] and drawn
@@ -20,6 +21,20 @@ import numpy as np
 def clip_span(frames: int, stride: int) -> int:
     """Number of source frames a clip covers, first to last inclusive."""
     return (frames - 1) * stride + 1
+
+
+def difference_pairs(clip: Sequence[int]) -> List[Tuple[int, int]]:
+    """For each frame i of a clip, the frames (a, b) whose difference a - b is its temporal difference.
+
+    The SCE reference differences consecutive frames of the decoded clip at the native rate,
+    frame t minus frame t + 1, and gives the clip's last frame the previous difference; its clips'
+    last sampled frame is the window's last. So: (i, i + 1) for i before the clip's last frame,
+    (last - 1, last) for the last; a clip of one frame has no motion: (i, i), a zero difference.
+    """
+    first, last = min(clip), max(clip)
+    if first == last:
+        return [(i, i) for i in clip]
+    return [(i, i + 1) if i < last else (last - 1, last) for i in clip]
 
 
 def clip_indices(start: int, frames: int, stride: int, num_frames: int) -> List[int]:
@@ -49,10 +64,10 @@ def uniform_clips(num_frames: int, frames: int, stride: int, num_clips: int) -> 
 
 
 # Time-based sampling, for variable frame rates and wrong metadata: a clip is a window of
-# `duration` seconds with `frames` frames uniformly subsampled (the SCE recipe: 2.56 s, 8 frames),
-# turned into frame indices through the per-frame timestamps (decoders.frame_timestamps).
+# `duration` seconds with `frames` frames uniformly subsampled from it (the SCE recipe: 2.56 s,
+# 8 frames), turned into frame indices through the per-frame timestamps (decoders.frame_timestamps).
 
-TIME_EPS = 1e-6  # seconds: a sample time within this of a frame's timestamp shows that frame
+TIME_EPS = 1e-6  # seconds: a timestamp within this of a window edge counts as on that edge
 
 
 def video_end(timestamps: Sequence[float]) -> float:
@@ -64,19 +79,40 @@ def video_end(timestamps: Sequence[float]) -> float:
     return float(timestamps[-1] + (timestamps[-1] - timestamps[0]) / (len(timestamps) - 1))
 
 
-def time_clip_indices(timestamps: Sequence[float], start: float, duration: float, frames: int) -> List[int]:
-    """The frames shown at times start + k * duration / frames, k = 0..frames-1.
+def uniform_subsample(count: int, frames: int) -> List[int]:
+    """`frames` positions spread over `count` items from the first to the last: floor(k (count - 1) / (frames - 1)).
 
-    A frame is shown from its timestamp to the next one, so each sample takes the last frame whose
-    timestamp is <= the sample time; times past the end repeat the last frame (clip_indices' rule).
+    pytorchvideo's UniformTemporalSubsample (the SCE reference's) computes the same with a float32
+    linspace; the two agree whenever frames <= count (checked against it for every count < 2000 and
+    the usual clip lengths); with more samples than items its float rounding can put a sample that
+    falls exactly on an item one item earlier, where this exact form does not.
+    """
+    if count < 1 or frames < 1:
+        raise ValueError(f"need count >= 1 and frames >= 1, got count={count}, frames={frames}")
+    if frames == 1:
+        return [0]
+    return [k * (count - 1) // (frames - 1) for k in range(frames)]
+
+
+def time_clip_indices(timestamps: Sequence[float], start: float, duration: float, frames: int) -> List[int]:
+    """`frames` frames spread evenly over the window [start, start + duration), its first frame to its last.
+
+    Why: this is what the SCE reference computes: pytorchvideo decodes the frames whose timestamps
+    lie in the window, then UniformTemporalSubsample keeps `frames` of them (`uniform_subsample`).
+    A window past the end holds the video's remaining frames; a window holding no timestamp at all
+    (a long gap in a variable-rate video) shows the frame on screen at `start`, repeated.
     """
     if len(timestamps) < 1:
         raise ValueError("a video needs at least one frame")
     if duration <= 0 or frames < 1:
         raise ValueError(f"a clip needs duration > 0 and frames >= 1, got duration={duration}, frames={frames}")
-    times = start + np.arange(frames) * (duration / frames)
-    positions = np.searchsorted(np.asarray(timestamps, dtype=np.float64), times + TIME_EPS, side="right") - 1
-    return np.clip(positions, 0, len(timestamps) - 1).astype(int).tolist()
+    ts = np.asarray(timestamps, dtype=np.float64)
+    first = int(np.searchsorted(ts, start - TIME_EPS, side="left"))
+    stop = int(np.searchsorted(ts, start + duration - TIME_EPS, side="left"))
+    if stop <= first:
+        shown = int(np.searchsorted(ts, start + TIME_EPS, side="right")) - 1
+        return [min(max(shown, 0), len(ts) - 1)] * frames
+    return [first + i for i in uniform_subsample(stop - first, frames)]
 
 
 def _start_range(timestamps: Sequence[float], duration: float) -> Tuple[float, float]:

@@ -7,7 +7,7 @@ augmentation is a function of (seed, epoch, index) and resuming reproduces it.
 from __future__ import annotations
 
 import math
-from typing import List, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -40,22 +40,46 @@ def random_resized_crop_box(
     return (height - h) // 2, (width - w) // 2, h, w
 
 
+def short_side_crop_box(
+    height: int, width: int, short_sides: Sequence[int], size: int, rng: np.random.Generator
+) -> Tuple[Tuple[int, int], Tuple[int, int]]:
+    """(resized (h, w), crop (top, left)): the short side scaled to a random integer in [min, max] of
+    `short_sides` (the long side floor(long / short * s), pytorchvideo's RandomShortSideScale), then a
+    random `size` crop of that (torchvision's RandomCrop): the SCE finetuning protocol's train crop."""
+    side = int(rng.integers(short_sides[0], short_sides[1] + 1))
+    h, w = (side, int(width / height * side)) if height <= width else (int(height / width * side), side)
+    return (h, w), (int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1)))
+
+
 def resize_frames(frames: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
     return F.interpolate(frames, size=size, mode="bilinear", align_corners=False, antialias=True)
 
 
-def temporal_difference(x: torch.Tensor) -> torch.Tensor:
-    """Grayscale differences of consecutive frames mapped to [0,1], 3 channels; the last repeats."""
-    gray = TF.rgb_to_grayscale(x)
-    diff = gray[1:] - gray[:-1] if gray.shape[0] > 1 else torch.zeros_like(gray)
-    diff = torch.cat([diff, diff[-1:]]) if gray.shape[0] > 1 else diff
-    return ((diff + 1.0) / 2.0).expand(-1, 3, -1, -1)
+def temporal_difference(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    """uint8 (T,H,W,3) frame pairs -> uint8 (T,H,W,3): grey(first) - grey(second) shifted to mid-grey.
+
+    The SCE reference's rule on uint8 frames: torchvision's grayscale (truncated to uint8), the
+    difference d in [-255, 255], then round((d + 255) / 2); the three channels are equal.
+    """
+    def grey(frames: torch.Tensor) -> torch.Tensor:
+        return TF.rgb_to_grayscale(frames.permute(0, 3, 1, 2)).float()
+
+    shifted = ((grey(first) - grey(second) + 255.0) / 2.0).round_().clamp_(0, 255).to(torch.uint8)
+    return shifted.expand(-1, 3, -1, -1).permute(0, 2, 3, 1)
+
+
+FramePairs = Tuple[torch.Tensor, torch.Tensor]
 
 
 class TrainClipTransform:
-    """One view's augmentation, drawn once per clip (SCE's video recipe, REFERENCE.md):
-    random resized crop, flip, colour jitter (random order) p, grayscale p, Gaussian blur p,
-    solarize p, temporal difference p, normalise. Views differ by their blur/solarize p.
+    """One view's augmentation, drawn once per clip (the SCE video recipe, docs/recipes.md).
+
+    In the reference's order: temporal difference p (on the decoded uint8 frames, before any crop
+    or colour operation, so it sees the native frame rate), random resized crop, flip, colour
+    jitter (random order) p, grayscale p, Gaussian blur p, solarize p, normalise. Views differ by
+    their blur/solarize p. The random draws happen first, in a fixed order, then the operations.
+    With `short_side` = (min, max) the crop is the finetuning protocol's instead: short side scaled
+    to a random integer in [min, max], then a random `size` crop (`short_side_crop_box`).
     """
 
     def __init__(
@@ -73,8 +97,12 @@ class TrainClipTransform:
         temporal_difference_p: float = 0.0,
         mean: Sequence[float] = (0.45, 0.45, 0.45),
         std: Sequence[float] = (0.225, 0.225, 0.225),
+        short_side: Optional[Sequence[int]] = None,
     ) -> None:
+        if short_side is not None and not size <= short_side[0] <= short_side[1]:
+            raise ValueError(f"short_side must be [min, max] with crop size ({size}) <= min <= max, got {list(short_side)}")
         self.size, self.scale, self.ratio = size, tuple(scale), tuple(ratio)
+        self.short_side = None if short_side is None else (int(short_side[0]), int(short_side[1]))
         self.jitter, self.jitter_p, self.grayscale_p, self.flip_p = tuple(jitter), jitter_p, grayscale_p, flip_p
         self.blur_p, self.blur_sigma, self.solarize_p = blur_p, tuple(blur_sigma), solarize_p
         self.temporal_difference_p = temporal_difference_p
@@ -82,7 +110,7 @@ class TrainClipTransform:
         self.blur_kernel = max(3, int(round(size * 23 / 224)) // 2 * 2 + 1)
         self.mean, self.std = list(mean), list(std)
 
-    def _color_jitter(self, x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    def _draw_jitter(self, rng: np.random.Generator) -> List[Tuple[Callable[[torch.Tensor, float], torch.Tensor], float]]:
         brightness, contrast, saturation, hue = self.jitter
         ops = [
             (TF.adjust_brightness, rng.uniform(max(0.0, 1 - brightness), 1 + brightness)),
@@ -90,28 +118,40 @@ class TrainClipTransform:
             (TF.adjust_saturation, rng.uniform(max(0.0, 1 - saturation), 1 + saturation)),
             (TF.adjust_hue, rng.uniform(-hue, hue)),
         ]
-        for i in rng.permutation(len(ops)):
-            op, factor = ops[i]
-            x = op(x, float(factor))
-        return x
+        return [(ops[i][0], float(ops[i][1])) for i in rng.permutation(len(ops))]
 
-    def __call__(self, clip: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-        x = to_float_frames(clip)
-        top, left, h, w = random_resized_crop_box(x.shape[-2], x.shape[-1], self.scale, self.ratio, rng)
-        x = resize_frames(x[..., top : top + h, left : left + w], (self.size, self.size))
-        if rng.random() < self.flip_p:
-            x = x.flip(-1)
-        if rng.random() < self.jitter_p:
-            x = self._color_jitter(x, rng)
-        if rng.random() < self.grayscale_p:
-            x = TF.rgb_to_grayscale(x, num_output_channels=3)
-        if rng.random() < self.blur_p:
-            sigma = float(rng.uniform(*self.blur_sigma))
-            x = TF.gaussian_blur(x, [self.blur_kernel, self.blur_kernel], [sigma, sigma])
-        if rng.random() < self.solarize_p:
-            x = torch.where(x >= 0.5, 1.0 - x, x)
+    def __call__(self, clip: torch.Tensor, rng: np.random.Generator, difference_frames: Optional[FramePairs] = None) -> torch.Tensor:
+        """`clip` uint8 (T,H,W,3); `difference_frames` the (first, second) uint8 frames whose grey
+        difference replaces frame t when the temporal difference is drawn (`samplers.difference_pairs`)."""
+        if self.short_side is None:
+            resized, (top, left, h, w) = None, random_resized_crop_box(clip.shape[1], clip.shape[2], self.scale, self.ratio, rng)
+        else:
+            resized, (top, left) = short_side_crop_box(clip.shape[1], clip.shape[2], self.short_side, self.size, rng)
+            h = w = self.size
+        flip = rng.random() < self.flip_p
+        jitter = self._draw_jitter(rng) if rng.random() < self.jitter_p else []
+        grayscale = rng.random() < self.grayscale_p
+        sigma = float(rng.uniform(*self.blur_sigma)) if rng.random() < self.blur_p else None
+        solarize = rng.random() < self.solarize_p
         if rng.random() < self.temporal_difference_p:
-            x = temporal_difference(x.clamp(0, 1))
+            if difference_frames is None:
+                raise ValueError("the temporal difference needs each frame's partner frames (VideoClipDataset decodes them)")
+            clip = temporal_difference(*difference_frames)
+        x = to_float_frames(clip)
+        if resized is None:
+            x = resize_frames(x[..., top : top + h, left : left + w], (self.size, self.size))
+        else:
+            x = resize_frames(x, resized)[..., top : top + h, left : left + w]
+        if flip:
+            x = x.flip(-1)
+        for op, factor in jitter:
+            x = op(x, factor)
+        if grayscale:
+            x = TF.rgb_to_grayscale(x, num_output_channels=3)
+        if sigma is not None:
+            x = TF.gaussian_blur(x, [self.blur_kernel, self.blur_kernel], [sigma, sigma])
+        if solarize:
+            x = torch.where(x >= 0.5, 1.0 - x, x)
         x = TF.normalize(x.clamp(0, 1), self.mean, self.std)
         return x.permute(1, 0, 2, 3).contiguous()
 
@@ -135,19 +175,21 @@ class EvalClipTransform:
 
     @staticmethod
     def crop_offsets(height: int, width: int, size: int, num_crops: int) -> List[Tuple[int, int]]:
-        """(top, left) of each crop: centred across the short side, evenly spaced along the long one."""
-        top, left = (height - size) // 2, (width - size) // 2
+        """(top, left) of each crop: centred across the short side, evenly spaced along the long one,
+        offsets rounded up (pytorchvideo's `uniform_crop`: 3 crops = 0, ceil(span / 2), span)."""
+        top, left = -(-(height - size) // 2), -(-(width - size) // 2)
         if num_crops == 1:
             return [(top, left)]
         span = max(height, width) - size
-        along = [span * i // (num_crops - 1) for i in range(num_crops)]
+        along = [-(-span * i // (num_crops - 1)) for i in range(num_crops)]
         return [(top, a) for a in along] if width >= height else [(a, left) for a in along]
 
     def __call__(self, clip: torch.Tensor, rng: np.random.Generator | None = None) -> torch.Tensor:
         x = to_float_frames(clip)
         h, w = x.shape[-2:]
-        factor = self.short_side / min(h, w)
-        x = resize_frames(x, (max(self.size, round(h * factor)), max(self.size, round(w * factor))))
+        # the long side floor(long / short * short_side), pytorchvideo's ShortSideScale
+        resized = (self.short_side, int(w / h * self.short_side)) if h <= w else (int(h / w * self.short_side), self.short_side)
+        x = resize_frames(x, resized)
         x = TF.normalize(x.clamp(0, 1), self.mean, self.std)
         crops = [
             x[..., top : top + self.size, left : left + self.size].permute(1, 0, 2, 3)

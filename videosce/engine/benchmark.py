@@ -1,9 +1,9 @@
-"""Time one training step per method and precision on the same backbone and batch (medians of repeats)."""
+"""Time one training step per method on the same backbone and batch (medians of repeats)."""
 from __future__ import annotations
 
 import statistics
 import time
-from typing import Dict, Sequence, Tuple
+from typing import Dict, List, Mapping, Sequence
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -22,7 +22,7 @@ def time_step(cfg: DictConfig, views: Sequence[torch.Tensor], repeats: int, warm
     wall clock or this process's CPU time (`CLOCKS`)."""
     now = CLOCKS[clock]
     torch.manual_seed(cfg.seed)
-    model = build_method(cfg).to(device).train()
+    model = build_method(cfg.model, cfg.method, seed=cfg.seed).to(device).train()
     optimizer = build_optimizer(model, cfg.optim)
     dtype = autocast_dtype(cfg.trainer.precision)
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.trainer.precision == "16")
@@ -46,22 +46,33 @@ def time_step(cfg: DictConfig, views: Sequence[torch.Tensor], repeats: int, warm
     return statistics.median(times)
 
 
+def random_views(cfg: DictConfig, generator: torch.Generator, device: torch.device) -> List[torch.Tensor]:
+    """The views a batch of `cfg` holds, as normal noise: 2 global clips (B,3,frames,size,size), then
+    `data.local_views` local clips (B,3,local_frames,local_size,local_size)."""
+    data, batch = cfg.data, cfg.trainer.batch_size
+    local = (batch, 3, data.local_frames or data.frames, data.local_size, data.local_size)
+    shapes = [(batch, 3, data.frames, data.size, data.size)] * 2 + [local] * data.local_views
+    return [torch.randn(*shape, generator=generator).to(device) for shape in shapes]
+
+
+def benchmark_configs(
+    cfgs: Mapping[str, DictConfig], repeats: int, warmup: int, device: torch.device, clock: str = "wall"
+) -> Dict[str, float]:
+    """{name: median step seconds} of each config on random views of its shapes (drawn from one seed,
+    so configs with the same clip shapes get identical views); configs interleaved per round."""
+    views = {name: random_views(cfg, torch.Generator().manual_seed(cfg.seed), device) for name, cfg in cfgs.items()}
+    rounds: Dict[str, list] = {name: [] for name in cfgs}
+    for _ in range(3):  # alternate configs so machine noise hits all of them alike
+        for name, cfg in cfgs.items():
+            rounds[name].append(time_step(cfg, views[name], repeats, warmup, device, clock))
+    return {name: statistics.median(v) for name, v in rounds.items()}
+
+
 def benchmark_methods(
-    cfg: DictConfig, methods: Sequence[str], repeats: int, warmup: int, device: torch.device, precisions: Sequence[str] = (),
-    clock: str = "wall",
-) -> Dict[Tuple[str, str], float]:
-    """{(method, precision): median step seconds}, every variant on identical random views,
-    interleaved per round; `precisions` defaults to `trainer.precision`."""
-    generator = torch.Generator().manual_seed(cfg.seed)
-    shape = (cfg.trainer.batch_size, 3, cfg.data.frames, cfg.data.size, cfg.data.size)
-    views = [torch.randn(*shape, generator=generator).to(device) for _ in range(2)]
+    cfg: DictConfig, methods: Sequence[str], repeats: int, warmup: int, device: torch.device, clock: str = "wall"
+) -> Dict[str, float]:
+    """{method: median step seconds}, every method of `methods` on `cfg` otherwise unchanged."""
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise KeyError(f"unknown method '{unknown[0]}'; choose from {', '.join(METHODS.list())}")
-    variants = [(m, p) for m in methods for p in (precisions or [cfg.trainer.precision])]
-    rounds: Dict[Tuple[str, str], list] = {v: [] for v in variants}
-    for _ in range(3):  # alternate variants so machine noise hits all of them alike
-        for method, precision in variants:
-            variant_cfg = OmegaConf.merge(cfg, {"method": {"name": method}, "trainer": {"precision": precision}})
-            rounds[(method, precision)].append(time_step(variant_cfg, views, repeats, warmup, device, clock))
-    return {v: statistics.median(t) for v, t in rounds.items()}
+    return benchmark_configs({m: OmegaConf.merge(cfg, {"method": {"name": m}}) for m in methods}, repeats, warmup, device, clock)

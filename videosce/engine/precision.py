@@ -3,8 +3,9 @@
 On a CPU, fp16 autocast has no fast kernels (many times slower than float32), while bf16 halves
 the step's CPU time where the CPU computes bf16 natively (AVX512-BF16 or AMX) and multiplies it
 where oneDNN must emulate bf16. So on a CPU a reduced precision becomes bf16 where it is native
-and float32 elsewhere. `python tools/benchmark_step.py --precisions 32,bf16,16 --threads 1
---clock cpu` times them side by side (README, "Precision on a CPU").
+and float32 elsewhere. `python tools/benchmark_step.py --threads 1 --clock cpu --variant 32
+trainer.precision=32 --variant bf16 trainer.precision=bf16` times them side by side (README,
+"Precision on a CPU").
 """
 from __future__ import annotations
 

@@ -6,14 +6,15 @@ import logging
 import os
 import random
 from pathlib import Path
-from typing import Any, Dict, Iterator, Tuple
+from typing import Any, Dict, Iterator, Mapping, Tuple
 
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from videosce.config import ConfigError, save_config
-from videosce.models import VideoBackbone, create_backbone, load_backbone_weights
+from videosce.config import ConfigError, save_config, with_values
+from videosce.data.builders import with_clip_normalization
+from videosce.models import VideoBackbone, backbone_info, create_backbone, load_backbone_weights
 from videosce.utils.dist import is_main_process
 
 from .checkpoint import load_checkpoint
@@ -55,18 +56,47 @@ def write_json(path: str | Path, payload: Dict[str, Any]) -> None:
     Path(path).write_text(json.dumps(payload, indent=2) + "\n")
 
 
-def eval_backbones(cfg: DictConfig) -> Iterator[Tuple[str, VideoBackbone]]:
-    """(name, backbone) for each entry of `checkpoint`: a path, "random" (seeded init), or a list."""
+def trained_normalization(cfg: DictConfig, name: str, trained: Mapping[str, Any]) -> DictConfig:
+    """`cfg` with data.mean / data.std as the checkpoint `name` was trained with: the values its saved
+    config (`trained`) recorded, else its backbone's registry default (runs that recorded none used it).
+
+    Why: BatchNorm statistics and weights expect the input statistics of training, whatever else the
+    protocol fixes. An evaluation config that sets other values is a ConfigError naming both.
+    """
+    recorded = trained.get("data", {})
+    info = backbone_info(cfg.model.backbone)
+    values = {}
+    for key in ("mean", "std"):
+        value = [float(v) for v in (recorded.get(key) or info[key])]
+        own = cfg.data[key]
+        if own is not None and [float(v) for v in own] != value:
+            raise ConfigError(f"checkpoint {name} was trained with data.{key}={value} but data.{key}={list(own)}; leave data.{key} unset")
+        values[f"data.{key}"] = value
+    return with_values(cfg, values)
+
+
+def eval_backbones(cfg: DictConfig) -> Iterator[Tuple[str, VideoBackbone, DictConfig]]:
+    """(name, backbone, its config) for each entry of `checkpoint`: a path, "random" (seeded init), or a list.
+
+    Each entry's config is `cfg` with the clip normalisation it was trained with (`trained_normalization`;
+    for "random", data.mean / data.std or the registry default), so every protocol feeds it clips as in training."""
     entries = list(cfg.checkpoint) if OmegaConf.is_list(cfg.checkpoint) else [cfg.checkpoint]
     if not entries or None in entries:
         raise ConfigError("set checkpoint=<path>, checkpoint=random, or checkpoint=[a,b,random]")
     for entry in entries:
         torch.manual_seed(cfg.seed)
         backbone = create_backbone(cfg.model.backbone)
-        if str(entry) != "random":
-            state = load_checkpoint(entry)
-            trained_with = state.get("config", {}).get("model", {}).get("backbone")
-            if trained_with and trained_with != cfg.model.backbone:
-                raise ConfigError(f"checkpoint {entry} holds a '{trained_with}' backbone but model.backbone={cfg.model.backbone}")
-            load_backbone_weights(backbone, state)
-        yield str(entry), backbone
+        if str(entry) == "random":
+            yield str(entry), backbone, with_clip_normalization(cfg)
+            continue
+        state = load_checkpoint(entry)
+        trained = state.get("config", {})
+        trained_with = trained.get("model", {}).get("backbone")
+        if trained_with and trained_with != cfg.model.backbone:
+            raise ConfigError(f"checkpoint {entry} holds a '{trained_with}' backbone but model.backbone={cfg.model.backbone}")
+        load_backbone_weights(backbone, state)
+        frames = trained.get("data", {}).get("frames")
+        if frames and frames != cfg.data.frames and cfg.eval.retrieval_mode != "vcop":  # vcop fixes 16 frames
+            log.warning("checkpoint %s was pretrained on %d-frame clips but data.frames=%d: the SCE protocols evaluate a model "
+                        "at its pretraining frame count (data.frames=%d)", entry, frames, cfg.data.frames, frames)
+        yield str(entry), backbone, trained_normalization(cfg, str(entry), trained)

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from videosce.config import ConfigError, with_values
 from videosce.data.builders import loader_options
+from videosce.schedules import warmup_cosine
 from videosce.utils import dist
 
 from .checkpoint import (
@@ -31,7 +32,6 @@ from .checkpoint import (
 from .logger import RunLogger
 from .optim import build_optimizer
 from .precision import autocast_dtype, runnable_precision
-from .schedules import warmup_cosine
 
 log = logging.getLogger(__name__)
 

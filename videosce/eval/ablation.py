@@ -25,6 +25,7 @@ from .finetune import finetune
 from .metrics import mean_std
 from .retrieval import evaluate_retrieval, retrieval_title
 
+
 def step_cost_ms(train_csv: Path) -> float:
     """Median per-step compute time (step_time - data_time) in ms from a trainer's train.csv."""
     with open(train_csv, newline="") as handle:
@@ -37,15 +38,15 @@ def step_cost_ms(train_csv: Path) -> float:
 def _evaluate(checkpoint: str, ablation: DictConfig, seed: int, run_dir: Path) -> Dict[str, float]:
     """Retrieval R@k and finetune top-1/top-5 of one checkpoint (or "random")."""
     common = [f"seed={seed}", f"checkpoint={checkpoint}"]
-    rcfg = load_config(ablation.retrieval, [*ablation.retrieval_overrides, *common, f"output_dir={run_dir / 'retrieval'}"])
-    fcfg = load_config(ablation.finetune, [*ablation.finetune_overrides, *common, f"output_dir={run_dir / 'finetune'}"])
+    rcfg = load_config(ablation.retrieval, [*ablation.retrieval_overrides, *common, f"output_dir={run_dir / 'retrieval'}"], job="retrieval")
+    fcfg = load_config(ablation.finetune, [*ablation.finetune_overrides, *common, f"output_dir={run_dir / 'finetune'}"], job="finetune")
     prepare_run(rcfg)
     device = resolve_device(rcfg.trainer.device)
-    (_, backbone), = eval_backbones(rcfg)
-    results = evaluate_retrieval(backbone, rcfg, device)
+    (_, backbone, checkpoint_cfg), = eval_backbones(rcfg)
+    results = evaluate_retrieval(backbone, checkpoint_cfg, device)
     prepare_run(fcfg)
-    (_, backbone), = eval_backbones(fcfg)
-    tuned = finetune(backbone, fcfg, run_dir / "finetune")
+    (_, backbone, checkpoint_cfg), = eval_backbones(fcfg)
+    tuned = finetune(backbone, checkpoint_cfg, run_dir / "finetune")
     return {**results, **{k: tuned[k] for k in ("top1", "top5") if k in tuned}}
 
 
@@ -64,7 +65,7 @@ def run_one(name: str, overrides: Sequence[str], seed: int, ablation: DictConfig
         settings = [*ablation.pretrain_overrides, *overrides, f"seed={seed}", f"output_dir={pdir}", "eval.retrieval_at_end=false"]
         if last.is_file():  # an interrupted pretraining continues where it stopped
             settings.append(f"resume={last}")
-        pcfg = load_config(ablation.pretrain, settings)
+        pcfg = load_config(ablation.pretrain, settings, job="pretrain")
         pretrain(pcfg)
         result = {**_evaluate(str(pdir / "checkpoints" / FINAL_BACKBONE), ablation, seed, run_dir), "step_ms": step_cost_ms(pdir / "train.csv")}
     write_json(done, result)
@@ -106,7 +107,7 @@ def run_ablation(ablation: DictConfig, progress: Optional[Callable[[str], None]]
             if progress:
                 progress(f"ablation: {done}/{total} runs done ({name}, seed {seed})")
     table = summarise(results)
-    probe = load_config(ablation.retrieval, list(ablation.retrieval_overrides))
+    probe = load_config(ablation.retrieval, list(ablation.retrieval_overrides), job="retrieval")
     metrics = [m for m in ("R@1", "R@5", "top1") if m in next(iter(table.values()))]
     title = (
         f"ablation on {probe.data.format} ({len(ablation.seeds)} seeds, mean ± std); retrieval: {retrieval_title(probe)}; "

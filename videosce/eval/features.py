@@ -19,12 +19,12 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from videosce.data.builders import build_eval_dataset, loader_options
+from videosce.data.builders import build_eval_dataset, clip_normalization, loader_options
 from videosce.data.datasets import VideoIndex, read_index
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1  # bump when feature extraction code changes what it computes
+CACHE_VERSION = 2  # bump when feature extraction code changes what it computes (2: vcop normalised, time-clip frame spacing)
 Pool = Callable[[nn.Module, torch.Tensor], torch.Tensor]
 
 
@@ -124,9 +124,11 @@ def data_identity(cfg: DictConfig, index: VideoIndex) -> Dict[str, Any]:
 def clean_protocol(cfg: DictConfig, per_view: bool = False) -> Dict[str, Any]:
     """What the eval transform and pooling make of a video (build_eval_dataset + global average pool)."""
     data, ev = cfg.data, cfg.eval
+    mean, std = clip_normalization(cfg)
     return {
-        "name": "views" if per_view else "clean", "frames": data.frames, "stride": data.stride, "clips": data.eval_clips,
+        "name": "views" if per_view else "clean", "frames": data.frames, "stride": data.stride, "clip_duration": data.clip_duration, "clips": data.eval_clips,
         "short_side": data.eval_short_side, "crop_size": ev.crop_size or data.size, "num_crops": ev.num_crops, "pool": "gap",
+        "mean": mean, "std": std,
     }
 
 

@@ -1,24 +1,27 @@
 """Finetuning: backbone + dropout + linear classifier trained end to end on one random clip per video,
-tested on data.eval_clips uniformly spaced clips x eval.num_crops crops with softmax averaged per video."""
+tested on data.eval_clips uniformly spaced clips x eval.num_crops crops with softmax averaged per video;
+reported at the last epoch and at the epoch the test split rates best (named as such)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
 from torch import nn
 
-from videosce.data.builders import build_eval_dataset, build_train_dataset
-from videosce.data.datasets import read_index
+from videosce.data.builders import BAD_VIDEO_LOG, build_eval_dataset, build_train_dataset
+from videosce.data.datasets import bad_videos, read_index
 from videosce.engine.trainer import Trainer
 from videosce.models import VideoBackbone
 from videosce.models.heads import classifier
 
 from .features import extract_features
-from .metrics import classification_report
+from .metrics import ClassificationReport, classification_report
 from .report import save_class_report, save_curves
+
+TOPK = ("top1", "top5")  # top5 is absent with 5 classes or fewer (metrics.classification_report)
 
 
 class VideoClassifier(nn.Module):
@@ -43,18 +46,41 @@ def softmax_pool(model: VideoClassifier, clips: torch.Tensor) -> torch.Tensor:
 
 def finetune(backbone: VideoBackbone, cfg: DictConfig, output_dir: str | Path) -> Dict[str, float]:
     """Train on the train split; video-level top-1/top-5 (softmax averaged over all views), clip-level
-    top-1/top-5 and mean per-class accuracy on the test split. Writes `finetune.csv`, per-class
-    accuracies and the confusion matrix (`per_class.json`, `confusion.png`) and the training curves
-    into `output_dir`."""
+    top-1/top-5 and mean per-class accuracy on the test split after the last epoch, and how many videos
+    were unreadable (train: skipped and substituted; test: counted as wrong). With
+    `eval.test_every_n_epochs` the test split is also scored every N epochs (logged to monitor.csv);
+    `best_by_test_{top1,top5,epoch}` is the scored epoch with the highest test top-1, the figure the SCE
+    reference reports: the test split selected it, so it is optimistic (it equals the last epoch's
+    when only that one was scored). Writes `finetune.csv`, per-class accuracies and the confusion
+    matrix of the last epoch (`per_class.json`, `confusion.png`) and the training curves into `output_dir`."""
     output_dir = Path(output_dir)
     train_index = read_index(cfg.data, "train")
     model = VideoClassifier(backbone, len(train_index.classes), cfg.model.dropout)
     trainer = Trainer(cfg, output_dir=output_dir, stream="finetune")
-    model = trainer.fit(model, build_train_dataset(cfg, train_index, num_clips=1))
     test_index = read_index(cfg.data, "test")
     test = build_eval_dataset(cfg, test_index)
-    probs = extract_features(model, test, cfg.eval.batch_size, cfg.data.num_workers, trainer.device, "test", softmax_pool, per_view=True)
-    report = classification_report(probs.feats, probs.labels, probs.valid)
+    scored: Dict[int, Dict[str, float]] = {}
+
+    def test_report() -> Tuple[ClassificationReport, int]:
+        """The test split's report and its count of undecodable videos."""
+        probs = extract_features(model, test, cfg.eval.batch_size, cfg.data.num_workers, trainer.device, "test", softmax_pool, per_view=True)
+        return classification_report(probs.feats, probs.labels, probs.valid), int((~probs.valid).sum())
+
+    def periodic_test(epoch: int) -> Dict[str, float]:
+        every = cfg.eval.test_every_n_epochs
+        if not every or epoch % every or epoch == cfg.trainer.max_epochs:  # the last epoch is scored below
+            return {}
+        scored[epoch] = test_report()[0].metrics
+        return {f"test_{k}": scored[epoch][k] for k in TOPK if k in scored[epoch]}
+
+    model = trainer.fit(model, build_train_dataset(cfg, train_index, num_clips=1), epoch_end_metrics=periodic_test)
+    report, undecodable_test = test_report()
+    scored[cfg.trainer.max_epochs] = report.metrics
+    best = max(scored, key=lambda epoch: (scored[epoch]["top1"], epoch))  # ties: the later epoch
     save_class_report(output_dir, test_index.classes, report, f"finetune {cfg.data.format} split {cfg.data.split}")
     save_curves(output_dir)
-    return report.metrics
+    skipped = bad_videos(Path(cfg.output_dir) / BAD_VIDEO_LOG, "train") & {str(r.path) for r in train_index.records}
+    return {
+        **report.metrics, **{f"best_by_test_{k}": scored[best][k] for k in TOPK if k in scored[best]}, "best_by_test_epoch": float(best),
+        "undecodable_train": len(skipped), "undecodable_test": undecodable_test,
+    }

@@ -16,13 +16,14 @@ from omegaconf import DictConfig
 from torch import nn
 from torch.utils.data import Dataset
 
+from videosce.config import with_values
 from videosce.engine.trainer import Trainer
 from videosce.models import VideoBackbone
 
 from .features import VideoFeatures, eval_features
 from .knn import knn_top1
 from .metrics import classification_report
-from .report import EvalContext, save_class_report, save_curves, with_values
+from .report import EvalContext, save_class_report, save_curves
 
 
 class LinearProbe(nn.Module):
@@ -65,7 +66,8 @@ def train_linear(train: VideoFeatures, num_classes: int, cfg: DictConfig, ctx: E
 
 
 def linear_eval(backbone: VideoBackbone, cfg: DictConfig, ctx: EvalContext) -> Dict[str, float]:
-    """Linear top-1/top-5 (video and clip level), mean per-class accuracy, and kNN top-1 for each eval.knn_k."""
+    """Linear top-1/top-5 (video and clip level), mean per-class accuracy, kNN top-1 for each eval.knn_k,
+    and the number of undecodable videos (train: left out; test: counted as wrong)."""
     train, train_index = eval_features(backbone, cfg, "train", ctx.device, ctx.cache, per_view=True)
     test, test_index = eval_features(backbone, cfg, "test", ctx.device, ctx.cache, per_view=True)
     num_classes = len(train_index.classes)
@@ -77,4 +79,5 @@ def linear_eval(backbone: VideoBackbone, cfg: DictConfig, ctx: EvalContext) -> D
     save_curves(ctx.run_dir)
     bank, query = train._replace(feats=train.feats.mean(dim=1)), test._replace(feats=test.feats.mean(dim=1))
     knn = {f"knn{k}_top1": knn_top1(query, bank, num_classes, k, cfg.eval.knn_temperature) for k in cfg.eval.knn_k}
-    return {**report.metrics, **knn}
+    undecodable = {"undecodable_train": int((~train.valid).sum()), "undecodable_test": int((~test.valid).sum())}
+    return {**report.metrics, **knn, **undecodable}

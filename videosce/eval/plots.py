@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-CURVES = ("loss", "lr", "acc", "knn_top1")  # plotted when the CSV has the column
+CURVES = ("loss", "lr", "acc", "knn_top1", "test_top1")  # plotted when the CSV has the column
 MARKED_POINTS = 100  # curves with at most this many points get a marker on each
 
 

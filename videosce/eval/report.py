@@ -40,12 +40,14 @@ def over_splits(cfg: DictConfig, run: Callable[[DictConfig, str], Dict[str, floa
 
 
 def markdown_table(rows: Mapping[str, Mapping[str, Any]]) -> str:
-    """One row per checkpoint; a metric with a `_std` companion shows as mean ± std."""
+    """One row per checkpoint; a metric with a `_std` companion shows as mean ± std, a count as an integer."""
     first = next(iter(rows.values()))
     columns = [c for c in first if c != "splits" and not c.endswith("_std")]
 
     def cell(row: Mapping[str, Any], column: str) -> str:
-        return f"{row[column]:.2f} ± {row[column + '_std']:.2f}" if column + "_std" in row else f"{row[column]:.2f}"
+        if column + "_std" in row:
+            return f"{row[column]:.2f} ± {row[column + '_std']:.2f}"
+        return str(row[column]) if isinstance(row[column], int) else f"{row[column]:.2f}"
 
     lines = ["| checkpoint | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     lines += [f"| {name} | " + " | ".join(cell(row, c) for c in columns) + " |" for name, row in rows.items()]
@@ -59,15 +61,15 @@ def evaluate_checkpoints(cfg: DictConfig, tool: str, title: str, evaluate: Evalu
     output_dir = prepare_run(cfg)
     device = resolve_device(cfg.trainer.device)
     rows: Dict[str, Any] = {}
-    for i, (name, backbone) in enumerate(eval_backbones(cfg)):
-        cache = FeatureCache(output_dir / "feature_cache", name, cfg)
+    for i, (name, backbone, checkpoint_cfg) in enumerate(eval_backbones(cfg)):
+        cache = FeatureCache(output_dir / "feature_cache", name, checkpoint_cfg)
         run_dir = output_dir / f"run{i}_{Path(name).stem}"
 
         def run(split_cfg: DictConfig, sub: str) -> Dict[str, float]:
             (run_dir / sub).mkdir(parents=True, exist_ok=True)
             return evaluate(copy.deepcopy(backbone), split_cfg, EvalContext(name, run_dir / sub, cache, device))
 
-        rows[name] = over_splits(cfg, run)
+        rows[name] = over_splits(checkpoint_cfg, run)
     write_json(output_dir / f"{tool}.json", next(iter(rows.values())) if len(rows) == 1 else rows)
     table = markdown_table(rows)
     (output_dir / f"{tool}.md").write_text(f"**{title}**\n\n{table}\n")

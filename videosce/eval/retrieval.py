@@ -2,11 +2,13 @@
 
 clean: global-average-pooled features of data.eval_clips x eval.num_crops views per video,
   averaged and L2-normalised, cosine; configurable clips; R@k for eval.ks.
-vcop: the VCOP protocol, exactly as REFERENCE.md states it (see `vcop.py`).
-sce: the SCE paper's protocol (REFERENCE.md): the clean features of 10 clips x 3 crops per video,
-  then each side (queries, gallery) mean-centred by its own mean, L2-normalised, dot product;
-  R@1, 5, 10, 15, 20, 25. Without the centring, the features' common offset dominates the
-  cosine of non-negative (post-ReLU) features.
+vcop: the VCOP protocol (see `vcop.py`, docs/protocols.md).
+sce: the SCE paper's protocol (its authors' feature extraction + `retrieval_from_bank`, docs/protocols.md):
+  10 uniformly spaced 2.56 s clips (data.frames frames each, the pretraining row's) x 3 crops of 256
+  after a 256 short side, whatever data.* says; global-average-pooled features averaged over the 30
+  views, then each side (queries, gallery) mean-centred by its own mean, L2-normalised, dot product;
+  R@1, 5, 10, 15, 20, 25. Without the centring, the features' common offset dominates the cosine of
+  non-negative (post-ReLU) features.
 In all, an undecodable query counts as a miss and an undecodable gallery video is left out
 (both logged): no video disappears silently.
 """
@@ -21,8 +23,8 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from torch import nn
 
-from videosce.config import ConfigError
-from videosce.data.builders import BAD_VIDEO_LOG
+from videosce.config import ConfigError, with_values
+from videosce.data.builders import clip_normalization, video_checks
 from videosce.data.datasets import VideoIndex, read_index
 from videosce.data.decoders import decode_frames, probe_video
 from videosce.errors import UserError
@@ -31,12 +33,12 @@ from . import vcop
 from .features import FeatureCache, VideoFeatures, eval_features, extract_features
 from .plots import RetrievalExample, plot_retrieval
 from .ranking import retrieval_hits
-from .report import with_values
 
 log = logging.getLogger(__name__)
 
 RETRIEVAL_MODES = ("clean", "vcop", "sce")
-SCE_CLIPS, SCE_CROPS = 10, 3  # test views per video in the SCE protocol
+# The SCE protocol's views: 10 clips of 2.56 s x 3 crops of 256 after a 256 short side
+SCE_CLIPS, SCE_CROPS, SCE_CLIP_SECONDS, SCE_SHORT_SIDE, SCE_CROP = 10, 3, 2.56, 256, 256
 SCE_KS = (1, 5, 10, 15, 20, 25)
 FIGURE_QUERIES = 6
 FIGURE_MATCHES = 5
@@ -48,7 +50,7 @@ def retrieval_mode(cfg: DictConfig) -> str:
     if mode not in RETRIEVAL_MODES:
         raise ConfigError(f"bad value for config key 'eval.retrieval_mode': '{mode}' must be one of {', '.join(RETRIEVAL_MODES)}")
     if mode == "vcop" and cfg.data.split != vcop.SPLIT:
-        raise ConfigError(f"eval.retrieval_mode=vcop is defined on split {vcop.SPLIT} (REFERENCE.md); got data.split={cfg.data.split}")
+        raise ConfigError(f"eval.retrieval_mode=vcop is defined on split {vcop.SPLIT} (docs/protocols.md); got data.split={cfg.data.split}")
     return mode
 
 
@@ -57,14 +59,14 @@ def retrieval_title(cfg: DictConfig) -> str:
     if retrieval_mode(cfg) == "vcop":
         return (
             "retrieval R@k, mode=vcop (Xu et al. 2019): split 1, test queries vs train gallery, 10 clips x 16 frames, "
-            "128x171 -> centre 112, no normalisation, last feature map max-pooled (1,2,2), clip mean, cosine"
+            "128x171 -> centre 112, normalised as the checkpoint was trained, last feature map max-pooled (1,2,2), clip mean, cosine"
         )
     data, ev = cfg.data, cfg.eval
     if retrieval_mode(cfg) == "sce":
         return (
-            f"retrieval R@k, mode=sce (SCE paper): split {data.split}, test queries vs train gallery, {SCE_CLIPS} clips x {SCE_CROPS} crops "
-            f"of {data.frames} frames (stride {data.stride}) at {ev.crop_size or data.size}px, global average pool, view mean, "
-            "each side mean-centred by its own mean, L2-normalised, dot product"
+            f"retrieval R@k, mode=sce (SCE paper): split {data.split}, test queries vs train gallery, {SCE_CLIPS} clips x {SCE_CROPS} crops: "
+            f"{data.frames} frames spread over {SCE_CLIP_SECONDS} s, short side {SCE_SHORT_SIDE}, {SCE_CROP}px crops, global average pool, "
+            "view mean, each side mean-centred by its own mean, L2-normalised, dot product"
         )
     return (
         f"retrieval R@k, mode=clean: split {data.split}, test queries vs train gallery, {data.eval_clips} clips x {ev.num_crops} crops "
@@ -73,8 +75,13 @@ def retrieval_title(cfg: DictConfig) -> str:
 
 
 def sce_config(cfg: DictConfig) -> DictConfig:
-    """`cfg` with the SCE protocol's test views (10 clips x 3 crops); the rest of the eval transform is kept."""
-    return with_values(cfg, {"data.eval_clips": SCE_CLIPS, "eval.num_crops": SCE_CROPS})
+    """`cfg` with the SCE protocol's test views, whatever its data.* sizes: 10 clips of 2.56 s x 3 crops of 256
+    after a 256 short side. The frame count stays data.frames: the protocol evaluates each pretraining row
+    (8 or 16 frames) at its own."""
+    return with_values(cfg, {
+        "data.eval_clips": SCE_CLIPS, "eval.num_crops": SCE_CROPS, "data.clip_duration": SCE_CLIP_SECONDS,
+        "data.eval_short_side": SCE_SHORT_SIDE, "eval.crop_size": SCE_CROP,
+    })
 
 
 def mean_centred(features: VideoFeatures) -> VideoFeatures:
@@ -95,18 +102,20 @@ def retrieval_features(
     if mode in ("clean", "sce"):
         return eval_features(backbone, sce_config(cfg) if mode == "sce" else cfg, subset, device, cache)
     index = read_index(cfg.data, subset)
-    dataset = vcop.VcopDataset(index.records, cfg.data.decoder, bad_video_log=Path(cfg.output_dir) / BAD_VIDEO_LOG)
+    mean, std = clip_normalization(cfg)
+    dataset = vcop.VcopDataset(index.records, mean, std, **video_checks(cfg, "eval"))
 
     def compute() -> VideoFeatures:
         return extract_features(backbone, dataset, cfg.eval.batch_size, cfg.data.num_workers, device, f"{subset} features (vcop)", vcop.vcop_pool)
 
-    return (cache.get(subset, vcop.PROTOCOL, cfg, index, compute) if cache else compute()), index
+    return (cache.get(subset, vcop.protocol(mean, std), cfg, index, compute) if cache else compute()), index
 
 
 def evaluate_retrieval(
     backbone: nn.Module, cfg: DictConfig, device: torch.device, cache: Optional[FeatureCache] = None, figure: Optional[str | Path] = None
 ) -> Dict[str, float]:
-    """{"R@k": percent} with the test split as queries and the train split as gallery.
+    """{"R@k": percent, "undecodable_queries": n, "undecodable_gallery": n} with the test split as
+    queries and the train split as gallery.
 
     `cache` reuses features computed for the same checkpoint, protocol and data; `figure` is
     where to draw a few queries beside their top gallery videos.
@@ -126,7 +135,8 @@ def evaluate_retrieval(
     if figure is not None:
         examples = retrieval_examples(query, query_index, gallery, gallery_index, cfg.data.decoder)
         plot_retrieval(examples, figure, retrieval_title(cfg))
-    return {f"R@{k}": 100.0 * hits[:, i].float().mean().item() for i, k in enumerate(ks)}
+    recall = {f"R@{k}": 100.0 * hits[:, i].float().mean().item() for i, k in enumerate(ks)}
+    return {**recall, "undecodable_queries": int((~query.valid).sum()), "undecodable_gallery": int((~g).sum())}
 
 
 def meaningful_ks(ks: Sequence[int], gallery_size: int) -> Tuple[int, ...]:

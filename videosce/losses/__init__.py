@@ -1,31 +1,22 @@
 from .byol import byol_loss
-from .negatives import (
-    MochiOptions,
-    Negatives,
-    SoftContrastiveLoss,
-    contrastive_logits,
-    hard_negative_loss,
-    mix_negatives,
-    mochi_negatives,
-    soft_contrastive_loss,
-    temporal_decay,
-)
-from .sce import SCELoss, infonce_loss, sce_loss
+from .negatives import Negatives, hard_negative_loss, mix_negatives, mochi_negatives, temporal_decay
+from .region import attention_map, dense_correspondence, dense_loss, searched_feature
+from .sce import SCELoss, sce_logits, sce_loss
 from .simclr import nt_xent_loss
 
 __all__ = [
-    "MochiOptions",
     "Negatives",
     "SCELoss",
-    "SoftContrastiveLoss",
+    "attention_map",
     "byol_loss",
-    "contrastive_logits",
+    "dense_correspondence",
+    "dense_loss",
     "hard_negative_loss",
-    "infonce_loss",
     "mix_negatives",
     "mochi_negatives",
     "nt_xent_loss",
+    "sce_logits",
     "sce_loss",
-    "soft_contrastive_loss",
+    "searched_feature",
     "temporal_decay",
 ]

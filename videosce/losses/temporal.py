@@ -33,6 +33,7 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 
 from videosce.utils.dist import gather_with_grad
 
@@ -49,15 +50,14 @@ def chunk_length(frames: int, chunks: int) -> int:
 def split_time(clips: torch.Tensor, chunks: int) -> torch.Tensor:
     """(B,3,T,H,W) -> (B,C,3,L,H,W): C consecutive chunks of L = T // C frames (trailing T % C frames dropped)."""
     length = chunk_length(clips.shape[2], chunks)
-    x = clips[:, :, : chunks * length].unflatten(2, (chunks, length))  # (B,3,C,L,H,W)
-    return x.transpose(1, 2)
+    return rearrange(clips[:, :, : chunks * length], "b c (n l) h w -> b n c l h w", n=chunks)
 
 
 def shuffle_chunks(clips: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
     """(B,3,T,H,W), perm (B,C) -> (B,3,C*L,H,W) whose chunk j is chunk perm[b, j] of clip b."""
     chunks = split_time(clips, perm.shape[1])
-    index = perm.view(*perm.shape, 1, 1, 1, 1).expand_as(chunks)
-    return torch.gather(chunks, 1, index).transpose(1, 2).flatten(2, 3)
+    index = rearrange(perm, "b n -> b n 1 1 1 1").expand_as(chunks)
+    return rearrange(torch.gather(chunks, 1, index), "b n c l h w -> b c (n l) h w")
 
 
 def unshuffle_slots(slots: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:

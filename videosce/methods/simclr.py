@@ -25,5 +25,6 @@ class SimCLR(nn.Module):
 
 
 @register_method("simclr")
-def build_simclr(backbone: VideoBackbone, model_cfg, method_cfg) -> SimCLR:
+def build_simclr(backbone: VideoBackbone, model_cfg, method_cfg, seed: int) -> SimCLR:
+    """SimCLR draws nothing at random, so `seed` is not needed."""
     return SimCLR(backbone, projector(backbone.num_features, model_cfg.proj_hidden_dim, model_cfg.proj_dim), method_cfg.temp)

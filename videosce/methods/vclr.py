@@ -4,34 +4,40 @@ Why: two short clips of a video share little temporal context; VCLR's view cover
 A view is S clips, one random clip in each of S equal segments (data/samplers.segment_clips),
 batched as (B,S,3,T,H,W). The backbone encodes each clip alone; the view's feature is the mean of
 its S clip features, taken before the projector (`encode_clips` -> (B,S,D), `pool_segments` -> (B,D);
-MomentumMethod's online and target encoders use both, so SCE / MoCo / ReSSL / BYOL take such views).
+MomentumMethod's online encoder and its EMA target use both, so SCE / MoCo / ReSSL / BYOL take such views).
 
 Temporal-order regulariser (`TemporalOrderTerm`, an aux term, logged as loss_vclr_order): with
 probability 0.5 the segment order of a view is replaced by a random non-identity permutation, and a
 small head on the concatenated per-segment features tells shuffled (1) from ordered (0), trained by
 binary cross-entropy. Clips are encoded independently, so shuffling the features equals shuffling
-the clips; the term reuses the online features of the method's forward (`method.online_features`).
+the clips; the term reuses the online per-segment features the method passes in `TermInputs`.
 """
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange, reduce
 from torch import nn
+
+from videosce.models import VideoBackbone
+
+from .terms import Term, TermInputs, register_term
 
 
 def encode_clips(backbone: nn.Module, clips: torch.Tensor) -> torch.Tensor:
     """Backbone features: clips (B,3,T,H,W) -> (B,D); a video-level view (B,S,3,T,H,W) -> (B,S,D),
     every clip through the backbone as its own sample (one call on B*S clips)."""
     if clips.dim() == 6:
-        return backbone(clips.flatten(0, 1)).unflatten(0, clips.shape[:2])
+        features = backbone(rearrange(clips, "b s c t h w -> (b s) c t h w"))
+        return rearrange(features, "(b s) d -> b s d", s=clips.shape[1])
     return backbone(clips)
 
 
 def pool_segments(features: torch.Tensor) -> torch.Tensor:
     """A video-level view's feature: the mean over its S segment features (B,S,D) -> (B,D); (B,D) passes."""
-    return features.mean(dim=1) if features.dim() == 3 else features
+    return reduce(features, "b s d -> b d", "mean") if features.dim() == 3 else features
 
 
 def shuffle_segments(
@@ -60,11 +66,11 @@ def shuffle_segments(
 def order_loss(head: nn.Module, features: torch.Tensor, p: float = 0.5, generator: Optional[torch.Generator] = None) -> torch.Tensor:
     """BCE of `head` (S*D -> 1 logit) telling shuffled from ordered segment features (B,S,D)."""
     shuffled, labels = shuffle_segments(features, p, generator)
-    logits = head(shuffled.flatten(1)).squeeze(1)
+    logits = head(rearrange(shuffled, "b s d -> b (s d)")).squeeze(1)
     return F.binary_cross_entropy_with_logits(logits.float(), labels)
 
 
-class TemporalOrderTerm(nn.Module):
+class TemporalOrderTerm(Term):
     """weight * mean over the online views of the order BCE; head Linear(S*D, D)-ReLU-Linear(D, 1)
     (no BN, so any batch size works)."""
 
@@ -73,19 +79,19 @@ class TemporalOrderTerm(nn.Module):
         self.segments, self.weight, self.shuffle_p = segments, weight, shuffle_p
         self.head = nn.Sequential(nn.Linear(segments * in_dim, in_dim), nn.ReLU(inplace=True), nn.Linear(in_dim, 1))
 
-    def forward(self, method: nn.Module, views: Sequence[torch.Tensor]) -> torch.Tensor:
-        features = getattr(method, "online_features", None) or [encode_clips(method.backbone, v) for v in views[:2]]
+    def forward(self, inputs: TermInputs) -> torch.Tensor:
+        features = list(inputs.features) or [encode_clips(inputs.backbone, v) for v in inputs.views[:2]]
         for f in features:
             if f.dim() != 3 or f.shape[1] != self.segments:
                 raise ValueError(f"the order term needs views (B,{self.segments},3,T,H,W) (method.vclr.segments), got features {tuple(f.shape)}")
-        return self.weight * torch.stack([order_loss(self.head, f, self.shuffle_p) for f in features]).mean()
+        return self.weight * torch.stack([order_loss(self.head, f, self.shuffle_p, inputs.generator) for f in features]).mean()
 
     def extra_repr(self) -> str:
         return f"segments={self.segments}, weight={self.weight}, shuffle_p={self.shuffle_p}"
 
 
-def build_vclr_terms(in_dim: int, vclr_cfg) -> Dict[str, nn.Module]:
-    """`method.vclr` -> {"vclr_order": TemporalOrderTerm} when segments > 0 and order_weight > 0, else {}."""
-    if vclr_cfg.segments > 0 and vclr_cfg.order_weight > 0:
-        return {"vclr_order": TemporalOrderTerm(in_dim, vclr_cfg.segments, vclr_cfg.order_weight)}
-    return {}
+@register_term("vclr_order")
+def build_order_term(backbone: VideoBackbone, method_cfg) -> Optional[TemporalOrderTerm]:
+    """`method.vclr`: the order term when segments > 0 and order_weight > 0."""
+    vclr = method_cfg.vclr
+    return TemporalOrderTerm(backbone.num_features, vclr.segments, vclr.order_weight) if vclr.segments > 0 and vclr.order_weight > 0 else None

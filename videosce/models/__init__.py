@@ -7,6 +7,8 @@ from typing import Any, Dict, List, Mapping, Union
 import torch
 from torch import nn
 
+from videosce.engine.checkpoint import load_checkpoint
+
 from .backbones import BACKBONES, PublishedFlops, VideoBackbone, register_backbone
 
 
@@ -48,7 +50,7 @@ def backbone_info(name: str) -> Dict[str, Any]:
 def backbone_state_dict(source: Union[str, Path, Mapping[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
     """Backbone weights from a videosce checkpoint (a run's full state `model`, or its exported
     backbone `state_dict`), a pytorchvideo/PySlowFast checkpoint (`model_state`) or a plain state_dict."""
-    state = torch.load(source, map_location="cpu", weights_only=True) if isinstance(source, (str, Path)) else source
+    state = load_checkpoint(source) if isinstance(source, (str, Path)) else source
     for key in ("model", "state_dict", "model_state"):
         if key in state and isinstance(state[key], Mapping):
             state = state[key]

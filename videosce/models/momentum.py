@@ -1,48 +1,9 @@
-"""EMA (target) update, the FIFO queue of target keys, and the warm-ups of SCE's coeff and temp_m."""
+"""The tensor-level pieces of the momentum methods: the EMA update of a target and the FIFO queue of keys."""
 from __future__ import annotations
-
-import math
-from typing import Dict, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-
-def cosine_momentum(step: int, max_steps: int, base: float) -> float:
-    """m = 1 - (1 - m0) * (cos(pi * step / max_steps) + 1) / 2: from m0 at step 0 to 1 at the end."""
-    return 1.0 - (1.0 - base) * (math.cos(math.pi * min(step, max_steps) / max(max_steps, 1)) + 1.0) / 2.0
-
-
-def warmup_value(progress: float, warmup: float, start: float, final: float, shape: str = "linear") -> float:
-    """`start` -> `final` over the first `warmup` fraction of training (linear or cosine), then `final`.
-
-    progress = step / max_steps. Fractions rather than epochs, so the method needs nothing but the
-    (step, max_steps) that the trainer already passes (E warm-up epochs of T: warmup = E / T).
-    """
-    if warmup <= 0 or progress >= warmup:
-        return final
-    x = progress / warmup
-    if shape == "cosine":
-        x = (1.0 - math.cos(math.pi * x)) / 2.0
-    return start + (final - start) * x
-
-
-class SCESchedule(NamedTuple):
-    """SCE's warm-ups (Denize et al.; the reference code's default shapes): lambda linearly from 1 to
-    `coeff`, tau_m with a cosine from `temp_m_start` to `temp_m`; warm-ups are fractions of training."""
-
-    coeff: float
-    temp_m: float
-    coeff_warmup: float = 0.0
-    temp_m_start: float = 0.05
-    temp_m_warmup: float = 0.0
-
-    def at(self, progress: float) -> Dict[str, float]:
-        return {
-            "coeff": warmup_value(progress, self.coeff_warmup, 1.0, self.coeff),
-            "temp_m": warmup_value(progress, self.temp_m_warmup, self.temp_m_start, self.temp_m, "cosine"),
-        }
 
 
 @torch.no_grad()

@@ -6,9 +6,11 @@ same validation, the same error messages and the same timeout handling.
 """
 from __future__ import annotations
 
+import errno
 import importlib
 import operator
 import os
+import stat
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -34,6 +36,8 @@ class VideoInfo(NamedTuple):
     `duration` (seconds) comes from the frame timestamps, not from container metadata (often
     missing or wrong): last minus first presentation time plus one mean frame interval, i.e.
     num_frames / fps for a constant-rate video. 0.0 means the backend could not measure it.
+    `damage` describes a truncated or damaged file found while probing (pyav.StreamIndex.damage);
+    callers decide whether to use its frames (data.truncated).
     """
 
     num_frames: int
@@ -41,6 +45,7 @@ class VideoInfo(NamedTuple):
     height: int
     width: int
     duration: float = 0.0
+    damage: str = ""  # why the file holds less than its container states ("": nothing found); see StreamIndex.damage
 
 
 class DecodeError(RuntimeError):
@@ -165,16 +170,43 @@ def get_decoder(backend: str) -> VideoDecoder:
     return _instances[backend]
 
 
+def file_problem(path: PathLike) -> Optional[str]:
+    """Why `path` cannot be read as a video file, in a few words; None when it is a readable regular file."""
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "dangling symlink" if path.is_symlink() else "file not found"
+    except OSError as exc:
+        return "symlink loop" if exc.errno == errno.ELOOP else f"cannot stat ({exc.strerror})"
+    if stat.S_ISDIR(mode):
+        return "directory"
+    if not stat.S_ISREG(mode):
+        return "not a regular file"
+    if not os.access(path, os.R_OK):
+        return "permission denied"
+    return None
+
+
 def check_file(path: PathLike) -> Path:
     """Catch the common bad-file cases up front so every backend reports them identically."""
     path = Path(path)
-    if not path.exists():
-        raise DecodeError(path, "file not found")
-    if not path.is_file():
-        raise DecodeError(path, "not a regular file")
+    problem = file_problem(path)
+    if problem:
+        raise DecodeError(path, problem)
     if path.stat().st_size == 0:
         raise DecodeError(path, "file is empty (0 bytes)")
     return path
+
+
+def check_size(path: Path, info: VideoInfo, max_pixels: Optional[int]) -> VideoInfo:
+    """DecodeError for frames larger than `max_pixels` (width x height), before any of them is decoded whole."""
+    if max_pixels and info.width * info.height > max_pixels:
+        raise DecodeError(
+            path, f"frame size {info.width}x{info.height} exceeds data.max_pixels={max_pixels} ({info.width * info.height} pixels);"
+            " raise data.max_pixels if such files are wanted"
+        )
+    return info
 
 
 def run_with_deadline(path: Path, timeout_s: Optional[float], what: str, call: Callable[[], T]) -> T:
@@ -204,21 +236,26 @@ def run_with_deadline(path: Path, timeout_s: Optional[float], what: str, call: C
     return outcome["value"]
 
 
-def probe_video(path: PathLike, backend: str = "pyav", timeout_s: Optional[float] = None) -> VideoInfo:
-    """Frame count, frame rate, size and duration without decoding pixels."""
+def probe_video(
+    path: PathLike, backend: str = "pyav", timeout_s: Optional[float] = None, max_pixels: Optional[int] = None
+) -> VideoInfo:
+    """Frame count, frame rate, size and duration without decoding pixels; DecodeError for frames
+    larger than `max_pixels` (width x height; None or 0: no limit)."""
     decoder = get_decoder(backend)
     path = check_file(path)
-    return run_with_deadline(path, timeout_s, "probe", lambda: decoder.probe(path))
+    return run_with_deadline(path, timeout_s, "probe", lambda: check_size(path, decoder.probe(path), max_pixels))
 
 
 def decode_frames(
-    path: PathLike, indices: Sequence[int], backend: str = "pyav", timeout_s: Optional[float] = None
+    path: PathLike, indices: Sequence[int], backend: str = "pyav", timeout_s: Optional[float] = None,
+    max_pixels: Optional[int] = None,
 ) -> torch.Tensor:
     """Frames at presentation-order `indices` as uint8 (T, H, W, 3) RGB, in the order requested.
 
     Duplicates and any order are allowed; frames equal those of a full sequential PyAV decode
     (pixel-exact, or within the colour tolerance a backend documents). `timeout_s` bounds the
     call: a decode still running after it raises DecodeError("... timed out after N s").
+    With `max_pixels`, the file is probed first and refused if its frames are larger.
     """
     decoder = get_decoder(backend)
     path = check_file(path)
@@ -229,4 +266,10 @@ def decode_frames(
     negative = [i for i in wanted if i < 0]
     if negative:
         raise DecodeError(path, f"frame index {negative[0]} is negative")
-    return run_with_deadline(path, timeout_s, "decode", lambda: decoder.decode(path, wanted))
+
+    def decode() -> torch.Tensor:
+        if max_pixels:
+            check_size(path, decoder.probe(path), max_pixels)
+        return decoder.decode(path, wanted)
+
+    return run_with_deadline(path, timeout_s, "decode", decode)

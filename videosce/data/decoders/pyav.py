@@ -41,6 +41,10 @@ from videosce.data.decoders.base import (
 # decoding the few frames it would skip, so a clip that crosses a keyframe is decoded straight
 # through (the stop note of 2026-11-25 holds the side-by-side measurement).
 SEEK_MIN_SKIP = 8
+# A video is truncated when its frames end this much before the length its container states:
+# beyond one frame of rounding (a last frame's duration, an edit list) and well within what a cut file loses.
+TRUNCATION_FRAMES = 2
+TRUNCATION_FRACTION = 0.02
 INDEX_CACHE = FileCache(size=8)  # probe then decode of one video hit it; datasets are far larger
 GEOMETRY_CACHE = FileCache(size=16)
 
@@ -129,6 +133,8 @@ class StreamIndex:
     discarded: int = 0  # packets an edit list cuts (the decoder drops their frames)
     position: Dict[int, int] = field(default_factory=dict)  # pts -> presentation index
     seek_early: bool = False  # learnt: seeking to a keyframe's pts landed after it (MPEG-TS)
+    stated_duration: float = 0.0  # seconds the container says the video lasts; 0.0 when it does not say
+    corrupt: int = 0  # packets the demuxer flagged corrupt (e.g. the last one of a file cut mid-packet)
 
     def seek_target(self, k: int) -> int:
         """Timestamp to seek to for keyframe k: its pts lands exactly on MP4, Matroska and AVI, while
@@ -142,6 +148,17 @@ class StreamIndex:
             return span * self.num_frames / (self.num_frames - 1)
         return self.num_frames / self.fps
 
+    def damage(self) -> str:
+        """One line on what the file lacks, or "": frames ending well before the stated length
+        (a file cut short: Matroska then simply has fewer packets), or damaged packets."""
+        problems = []
+        end = self.duration()
+        if self.stated_duration - end > max(TRUNCATION_FRAMES / self.fps, TRUNCATION_FRACTION * self.stated_duration):
+            problems.append(f"truncated: its frames end at {end:.2f} s of the {self.stated_duration:.2f} s its container states")
+        if self.corrupt:
+            problems.append(f"{self.corrupt} of {self.num_frames} video packets damaged (cut short or flagged corrupt)")
+        return "; ".join(problems)
+
     def timestamps(self) -> np.ndarray:
         """Presentation time of each frame in seconds from the first frame."""
         if len(self.pts):
@@ -149,18 +166,36 @@ class StreamIndex:
         return np.arange(self.num_frames, dtype=np.float64) / self.fps
 
 
+def _stated_duration(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float:
+    """The video's length as the container states it, in seconds (0.0: not stated): the stream's own
+    duration (MP4, AVI), else Matroska's per-track DURATION tag, else the file's duration when the
+    video is its only stream (another stream may be longer)."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    tag = stream.metadata.get("DURATION", "")
+    try:
+        hours, minutes, seconds = tag.split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except ValueError:
+        pass
+    if container.duration and len(container.streams) == 1:
+        return container.duration / av.time_base
+    return 0.0
+
+
 def _build_index(path: Path) -> StreamIndex:
     """Demux the video packets once (no decoding): one packet per frame, far cheaper than decoding."""
     container = _open(path)
     stream = container.streams.video[0]
     rows: List[Tuple[object, object, bool]] = []  # (pts, dts, keyframe) in decode order
-    discarded = 0
+    discarded = corrupt = 0
     try:
         for packet in container.demux(stream):
             if packet.size and packet.is_discard:
                 discarded += 1
             elif packet.size:
                 rows.append((packet.pts, packet.dts, packet.is_keyframe))
+                corrupt += packet.is_corrupt
         if not rows:
             raise DecodeError(path, "video stream has no packets")
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
@@ -177,12 +212,12 @@ def _build_index(path: Path) -> StreamIndex:
     avi_reordered = demuxer == "avi" and bool(stream.codec_context.has_b_frames)
     time_base = stream.time_base or Fraction(1, 1)
     height, width = stream.height, stream.width
+    facts = {"discarded": discarded, "stated_duration": _stated_duration(container, stream), "corrupt": corrupt}
     HANDOFF.put(path, container)
     pts_list = [p for p, _, _ in rows]
     if None in pts_list or len(set(pts_list)) < len(pts_list):
         empty = np.zeros(0, dtype=np.int64)
-        return StreamIndex(len(rows), float(rate), height, width, codec, demuxer, time_base, empty, empty, empty,
-                           False, discarded=discarded)
+        return StreamIndex(len(rows), float(rate), height, width, codec, demuxer, time_base, empty, empty, empty, False, **facts)
     pts = np.array(sorted(pts_list), dtype=np.int64)
     position = {int(p): i for i, p in enumerate(pts)}
     keys = sorted((position[p], p if d is None else min(p, d)) for p, d, key in rows if key)
@@ -193,7 +228,7 @@ def _build_index(path: Path) -> StreamIndex:
     return StreamIndex(
         len(rows), float(rate), height, width, codec, demuxer, time_base, pts,
         np.array([k for k, _ in keys], dtype=np.int64), np.array([t for _, t in keys], dtype=np.int64),
-        not avi_reordered, leading, discarded, position,
+        not avi_reordered, leading, position=position, **facts,
     )
 
 
@@ -357,7 +392,7 @@ class PyAVDecoder:
 
     def probe(self, path: Path) -> VideoInfo:
         index = stream_index(path)
-        return VideoInfo(index.num_frames, index.fps, index.height, index.width, index.duration())
+        return VideoInfo(index.num_frames, index.fps, index.height, index.width, index.duration(), index.damage())
 
     def decode(self, path: Path, indices: List[int]) -> torch.Tensor:
         """Seek + decode forward per segment; sequential when timestamps cannot identify frames."""

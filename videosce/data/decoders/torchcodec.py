@@ -74,7 +74,7 @@ class TorchCodecDecoder:
         opened = self._open_decoders.get(path, self._open)
         meta = opened.decoder.metadata
         duration = float(meta.end_stream_seconds_from_content - meta.begin_stream_seconds_from_content)
-        return VideoInfo(opened.num_frames, float(meta.average_fps), opened.height, opened.width, duration)
+        return VideoInfo(opened.num_frames, float(meta.average_fps), opened.height, opened.width, duration, stream_index(path).damage())
 
     def decode(self, path: Path, indices: List[int]) -> torch.Tensor:
         opened = self._open_decoders.get(path, self._open)

@@ -1,9 +1,8 @@
 """S3D (Xie et al. 2018), torchvision's definition, as used by CoCLR and other video SSL work."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence, Tuple
 
-import torch
 from torch import nn
 from torchvision.models.video import s3d as tv_s3d
 
@@ -24,8 +23,11 @@ class S3D(VideoBackbone):
         self.features = features
         self.num_features = 1024
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
+    def stages(self) -> Sequence[Tuple[str, nn.Module]]:
+        """Cut at the pools, by spatial stride: stem = conv1 + pool (4), res2 = conv2b/2c (4), res3 = pool
+        + Mixed_3b/3c (8), res4 = pool + Mixed_4b..4f (16), res5 = pool + Mixed_5b/5c (32)."""
+        f = self.features
+        return [("stem", f[0:2]), ("res2", f[2:4]), ("res3", f[4:7]), ("res4", f[7:13]), ("res5", f[13:16])]
 
 
 # Three temporal halvings (the last a kernel-2 pool without padding) need T >= 5; four spatial

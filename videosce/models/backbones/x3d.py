@@ -19,7 +19,7 @@ from pytorchvideo.layers.drop_path import drop_path
 from pytorchvideo.models.x3d import ProjectedPool, create_x3d
 from torch import nn
 
-from .base import BlockNet, PublishedFlops, register_backbone
+from .base import RESNET_STAGES, BlockNet, PublishedFlops, register_backbone
 
 _ZOO = "PySlowFast MODEL_ZOO.md, X3D table"
 _PAPER = "X3D paper, Table 4, per view"
@@ -62,6 +62,7 @@ def _x3d(frames: int, size: int, depth_factor: float, drop_connect_rate: float, 
         nn.ModuleList([stem, *stages, conv5]),
         head.pool.pre_conv.out_channels,
         ("blocks.5.pool.post_conv.", "blocks.5.proj."),
+        stage_names=(*RESNET_STAGES, "conv5"),
     )
 
 
