@@ -231,6 +231,24 @@ def test_reference_params_and_weights_round_trip(name):
         assert torch.allclose(ours(x), reference(x), atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.parametrize("name", ["r3d_18", "r3d_50"])
+def test_exported_backbone_file_loads_everywhere(name, tmp_path):
+    """A run's backbone.pt (videosce.engine.checkpoint.export_backbone) loads into our backbone with
+    load_backbone_weights, and its state_dict into the reference model minus classifier (torchvision
+    r3d_18, pytorchvideo slow_r50) with strict=True; the outputs agree."""
+    from videosce.engine.checkpoint import export_backbone
+
+    build, _, strip = REFERENCES[name]
+    ours = _randomize_bn_stats(create_backbone(name)).eval()
+    path = export_backbone(ours, {"model": {"backbone": name}}, tmp_path / "backbone.pt", epoch=3)
+    again = load_backbone_weights(create_backbone(name), path).eval()
+    reference = strip(build()).eval()
+    reference.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["state_dict"], strict=True)
+    x = torch.randn(1, 3, 4, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(again(x), ours(x)) and torch.allclose(reference(x), ours(x), atol=1e-4, rtol=1e-4)
+
+
 def _slow_r18_convs():
     """(out, in, kt, kh, kw, output spatial side at a 224 input) of every conv of SCE's ResNet3D-18, from its definition."""
     convs = [(64, 3, 1, 7, 7, 112)]  # stem; the 1x3x3 max-pool then halves 112 -> 56

@@ -306,7 +306,7 @@ def test_pretraining_stops_mid_epoch_with_one_line(corpus: Corpus, tmp_path: Pat
     (error,) = [line for line in result.stderr.splitlines() if line.startswith("error: ")]  # workers may log after it
     assert " of 22 videos unreadable at stage 'train', more than data.max_bad_fraction=0.05: " in error
     assert "Traceback" not in result.stderr
-    assert not (out / "checkpoints" / "epoch-0001.ckpt").exists()
+    assert not (out / "checkpoints" / "backbone.pt").exists()  # the epoch never ended: nothing exported
 
 
 @pytest.mark.skipif(not CORRUPTED.is_file(), reason="real test videos not found")
@@ -456,7 +456,7 @@ def test_damaged_or_malicious_checkpoint_is_one_line(tmp_path: Path, demo_root: 
     (tmp_path / "empty.ckpt").write_bytes(b"")
     (tmp_path / "junk.ckpt").write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
     torch.save({"model": Payload()}, tmp_path / "evil.ckpt")
-    damaged = "use an intact copy (e.g. an epoch-NNNN.ckpt of the same run)"
+    damaged = "use an intact copy (or, to evaluate, a backbone-epoch-NNNN.pt of the same run)"
     expected = {
         "cut.ckpt": f"truncated or damaged ([Errno 22] Invalid argument); {damaged}",
         "empty.ckpt": f"truncated or damaged (EOFError); {damaged}",

@@ -62,11 +62,19 @@ def test_classification_report_by_hand():
     labels, valid = torch.tensor([1, 2, 0]), torch.tensor([True, True, False])
     report = classification_report(views, labels, valid)
     assert report.metrics["top1"] == pytest.approx(100 / 3)  # video 1 only
-    assert report.metrics["top5"] == pytest.approx(200 / 3)  # 3 classes: every decodable video
+    assert "top5" not in report.metrics and "clip_top5" not in report.metrics  # 3 classes: every decodable video would hit
     assert report.metrics["clip_top1"] == pytest.approx(100 * 2 / 6)  # views (0,1) and (1,0) are right
     assert report.per_class == [0.0, 0.0, 100.0]
     assert report.metrics["mean_class_acc"] == pytest.approx(100 / 3)
     assert report.confusion.tolist() == [[0, 0, 0], [1, 0, 0], [0, 0, 1]]
+
+
+def test_top5_with_six_classes_by_hand():
+    """Scores ranking the true class 5th (of 6) and 6th: top-1 0, top-5 50 (one of two videos)."""
+    ranks = torch.tensor([0.30, 0.25, 0.20, 0.15, 0.06, 0.04])
+    views = torch.stack([ranks[[5, 0, 1, 2, 3, 4]], ranks[[4, 0, 1, 2, 3, 5]]])[:, None]  # class 0 ranked 6th, then 5th
+    report = classification_report(views, torch.tensor([0, 0]), torch.tensor([True, True]))
+    assert report.metrics["top1"] == 0.0 and report.metrics["top5"] == 50.0 and report.metrics["clip_top5"] == 50.0
 
 
 def test_mean_std_by_hand():

@@ -41,6 +41,18 @@ def test_k_larger_than_gallery():
     assert recalls == {1: 50.0, 50: 50.0}
 
 
+def test_ks_at_or_above_the_gallery_size_are_left_out(caplog):
+    from videosce.errors import UserError
+    from videosce.eval.retrieval import meaningful_ks
+
+    assert meaningful_ks((1, 5, 10, 20, 50), 51) == (1, 5, 10, 20, 50)
+    with caplog.at_level("WARNING"):
+        assert meaningful_ks((1, 5, 10, 20, 50), 20) == (1, 5, 10)
+    assert [r.getMessage() for r in caplog.records] == ["R@20, 50 left out: k >= the gallery's 20 videos, so the top k would be the whole gallery"]
+    with pytest.raises(UserError, match="gallery larger than k=1"):
+        meaningful_ks((1, 5), 1)
+
+
 def test_topk_accuracy():
     scores = torch.tensor([[0.1, 0.5, 0.4], [0.6, 0.3, 0.1]])
     acc = topk_accuracy(scores, torch.tensor([2, 0]), ks=(1, 2))
@@ -171,7 +183,7 @@ def test_vcop_on_demo_videos(demo_root, tmp_path):
     torch.manual_seed(0)
     first = evaluate_retrieval(TinyBackbone(), cfg.data, cfg.eval, normalization=normalization(cfg), ctx=eval_context(cfg, cache),
                                figure=tmp_path / "vcop.png")
-    assert list(first) == ["R@1", "R@5", "R@10", "R@20", "R@50", "undecodable_queries", "undecodable_gallery"] and first["R@20"] == 100.0
+    assert list(first) == ["R@1", "R@5", "R@10", "undecodable_queries", "undecodable_gallery"]  # 18 gallery videos: no R@20, R@50
     assert (tmp_path / "vcop.png").is_file() and len(list((tmp_path / "cache").glob("random-vcop-*.pt"))) == 2
     feats = torch.load(next((tmp_path / "cache").glob("random-vcop-test-*.pt")), weights_only=True)["feats"]
     assert feats.shape == (6, 4 * 16 * 7 * 7)  # 112 / 8 = 14 -> pooled 7x7, T' = 16
@@ -182,7 +194,7 @@ def test_retrieval_tool_clean_names_mode_and_uses_cache(demo_root, tmp_path, mon
     args = ["--cfg", ROOT / "configs" / "retrieval" / "demo.yaml", f"output_dir={out}", "checkpoint=random", *demo_data(demo_root)]
     run_tool("retrieval", *args)
     result = json.loads((out / "retrieval.json").read_text())
-    assert list(result) == ["R@1", "R@5", "R@10", "R@20", "R@50", "undecodable_queries", "undecodable_gallery"]
+    assert list(result) == ["R@1", "R@5", "R@10", "R@20", "undecodable_queries", "undecodable_gallery"]  # 48 gallery videos: no R@50
     assert "mode=clean" in (out / "retrieval.md").read_text()
     assert (out / "run0_random" / "retrieval.png").is_file()
 

@@ -46,7 +46,7 @@ def test_centring_changes_the_ranking_by_hand(monkeypatch):
     assert clean["R@1"] == 50.0
     # centred: gallery (1, 0), (-1, 0); queries (1, 0), (-1, 0) -> both hit at 1
     sce, asked = run_mode(monkeypatch, "sce", GALLERY, QUERY)
-    assert list(sce) == [f"R@{k}" for k in (1, 5, 10, 15, 20, 25)] + ["undecodable_queries", "undecodable_gallery"]
+    assert list(sce) == ["R@1", "undecodable_queries", "undecodable_gallery"]  # R@5..25 would rank the whole 2-video gallery
     assert sce["R@1"] == 100.0
     # the protocol's views whatever data.* says (BASE keeps data.size 112, eval_short_side 128, frame clips):
     # 10 clips of 2.56 s x 3 crops of 256 after a 256 short side; the frame count is the row's (data.frames)

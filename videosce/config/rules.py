@@ -84,7 +84,7 @@ AT_LEAST = {  # key -> smallest value (inclusive)
     "optim.weight_decay": 0, "optim.warmup_epochs": 0,
     "trainer.max_epochs": 1, "trainer.batch_size": 1, "trainer.log_every_n_steps": 1, "trainer.save_every_n_epochs": 1,
     "trainer.keep_last_k": 0, "trainer.grad_clip": (0, "0 = off"), "trainer.accumulate_grad_batches": 1,
-    "trainer.save_every_n_steps": (0, "0 = at epoch ends only"),
+    "trainer.save_every_n_steps": (0, "0 = at epoch ends only"), "trainer.threads": (0, "0 = torch's default"),
     "eval.batch_size": 1, "eval.num_crops": 1, "eval.test_every_n_epochs": (0, "0 = the last epoch only"),
     "eval.knn_every_n_epochs": (0, "0 = off"), "eval.knn_monitor_videos": 1,
 }

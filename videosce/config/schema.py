@@ -40,7 +40,7 @@ class DataConfig:
     split_dir: str = MISSING
     split: Union[int, str] = 1  # official split 1, 2 or 3; "all": eval tools run the three, report mean ± std
     decoder: str = "pyav"  # a registered decoder (videosce/data/decoders)
-    num_workers: int = 4
+    num_workers: int = 4  # DataLoader processes, at most: capped by the CPUs this process may use
     frames: int = 8
     stride: int = 4
     clip_duration: float = 0.0  # seconds; > 0 samples `frames` frames uniformly over this window (SCE: 2.56) instead of `stride`
@@ -191,14 +191,16 @@ class TrainerConfig:
     batch_size: int = 64
     device: str = "auto"
     log_every_n_steps: int = 10
-    save_every_n_epochs: int = 1
-    keep_last_k: int = 2
+    save_every_n_epochs: int = 1  # export the backbone's weights every N epochs (checkpoints/backbone-epoch-NNNN.pt)
+    keep_last_k: int = 2  # backbone-epoch-NNNN.pt files kept (the newest); the final backbone.pt and last.ckpt always stay
     progress_bar: bool = True
     grad_clip: float = 0.0  # max gradient norm; 0 = off
-    precision: Precision = Precision("32")  # 32 | bf16 | 16 (fp16 with loss scaling)
+    precision: Precision = Precision("32")  # 32 | bf16 | 16 (fp16 with loss scaling); replaced, with one line, where the device runs it slowly
     accumulate_grad_batches: int = 1
     sync_bn: bool = False  # SyncBatchNorm across ranks (CUDA only)
     save_every_n_steps: int = 0  # also refresh last.ckpt every N steps; 0 = at epoch ends only
+    deterministic: bool = False  # deterministic algorithms only (torch.use_deterministic_algorithms; cuDNN/cuBLAS set for it)
+    threads: int = 0  # torch intra-op threads; 0 = torch's default (this machine's cores). Results depend on it
 
 
 @dataclass

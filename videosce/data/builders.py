@@ -2,7 +2,9 @@
 explicitly: normalisation, seed, bad-video log) into a VideoClipDataset, and its DataLoader options."""
 from __future__ import annotations
 
+import functools
 import logging
+import os
 from pathlib import Path
 from typing import Any, Dict
 
@@ -21,8 +23,23 @@ GPU_DECODERS = ("dali",)  # decode to CUDA tensors when a GPU is present (DALIDe
 log = logging.getLogger(__name__)
 
 
+def usable_workers(num_workers: int) -> int:
+    """`data.num_workers` capped by the CPUs this process may run on: more workers than CPUs only
+    compete for them (torch warns about it), so a recipe's value is a ceiling, not a demand."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if num_workers > cpus:
+        _note_worker_cap(num_workers, cpus)
+    return min(num_workers, cpus)
+
+
+@functools.lru_cache(maxsize=None)
+def _note_worker_cap(num_workers: int, cpus: int) -> None:
+    """Said once per (setting, machine), not at every loader."""
+    log.info("data.num_workers=%d capped at %d: the CPUs this process may use", num_workers, cpus)
+
+
 def loader_options(decoder: str, num_workers: int, device: torch.device) -> Dict[str, Any]:
-    """DataLoader `num_workers` / `pin_memory` for a dataset decoded by `decoder`.
+    """DataLoader `num_workers` (`usable_workers`) / `pin_memory` for a dataset decoded by `decoder`.
 
     A GPU decoder yields CUDA clips, and the augmentations then run on the GPU too (they are torch
     ops): it must decode in the main process (CUDA does not survive fork into workers) and its
@@ -32,7 +49,7 @@ def loader_options(decoder: str, num_workers: int, device: torch.device) -> Dict
         if num_workers:
             log.info("data.decoder=%s decodes on the GPU in the main process: data.num_workers=%d ignored", decoder, num_workers)
         return {"num_workers": 0, "pin_memory": False}
-    return {"num_workers": num_workers, "pin_memory": device.type == "cuda"}
+    return {"num_workers": usable_workers(num_workers), "pin_memory": device.type == "cuda"}
 
 
 def video_checks(data_cfg, *, bad_video_log: Path, stage: str) -> Dict[str, Any]:

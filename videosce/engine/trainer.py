@@ -24,9 +24,13 @@ from videosce.errors import ConfigError
 from videosce.schedules import warmup_cosine
 from videosce.utils import dist
 
-from .checkpoint import BEST, LAST, load_checkpoint, prune_epoch_checkpoints, resolve_resume, save_checkpoint
+from .checkpoint import (
+    FINAL_BACKBONE, LAST, best_backbone_name, epoch_backbone_name, export_backbone, load_checkpoint, prune_epoch_backbones,
+    resolve_resume, save_checkpoint,
+)
 from .logger import RunLogger
 from .optim import build_optimizer
+from .precision import autocast_dtype, with_runnable_precision
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +65,11 @@ class Trainer:
     seed: the data order's seed (DistributedSampler); resume: None, "auto" or a checkpoint path;
     loader_options: DataLoader keyword arguments for the dataset (num_workers, pin_memory), which
       the job picks for its decoder (`videosce.data.builders.loader_options`);
-    run_config: the run's whole config as plain containers, recorded in every checkpoint so that
-      evaluation knows how the weights were trained (backbone, clip normalisation, frames).
+    run_config: the run's whole config as plain containers, recorded in every checkpoint and
+      backbone export so that evaluation knows how the weights were trained (backbone, clip
+      normalisation, frames).
+    `trainer.precision` is replaced, with one warning line, where `device` runs it slowly
+    (`engine/precision.py`); the checkpoints record the precision used.
     """
 
     def __init__(
@@ -78,17 +85,19 @@ class Trainer:
         loader_options: Optional[Mapping[str, Any]] = None,
         run_config: Optional[Mapping[str, Any]] = None,
     ) -> None:
-        self.tcfg, self.ocfg = trainer_cfg, optim_cfg
+        self.ocfg = optim_cfg
         self.device, self.seed, self.resume, self.stream = device, seed, resume, stream
         self.output_dir = Path(output_dir)
         self.checkpoint_dir = self.output_dir / "checkpoints"
         self.loader_options = dict(loader_options or {})
         self.run_config = dict(run_config or {})
         self.logger = RunLogger(self.output_dir, enabled=dist.is_main_process())
-        precision = trainer_cfg.precision
-        self.autocast_dtype = {"bf16": torch.bfloat16, "16": torch.float16}.get(precision)
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=precision == "16")
-        self.best_loss = float("inf")
+        self.tcfg = trainer_cfg = with_runnable_precision(trainer_cfg, device)
+        if "trainer" in self.run_config:  # the checkpoints record the precision the run used
+            self.run_config["trainer"] = {**self.run_config["trainer"], "precision": str(trainer_cfg.precision)}
+        self.autocast_dtype = autocast_dtype(trainer_cfg.precision)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=trainer_cfg.precision == "16")
+        self.best_score = float("-inf")
 
     def _loader(self, dataset: Dataset, sampler: ResumableSampler) -> DataLoader:
         return DataLoader(dataset, batch_size=self.tcfg.batch_size, sampler=sampler, drop_last=True, persistent_workers=False, **self.loader_options)
@@ -108,11 +117,13 @@ class Trainer:
         dataset: Dataset,
         epoch_end_checks: Sequence[Callable[[], None]] = (),
         epoch_end_metrics: Optional[Callable[[int], Dict[str, float]]] = None,
+        best_metric: Optional[str] = None,
     ) -> nn.Module:
         """Train `model` on `dataset`; resumes from `resume`; returns the trained (unwrapped) model.
 
         `epoch_end_checks` may stop the run (e.g. too many bad videos); `epoch_end_metrics(epoch)`
-        returns scalars (e.g. an online kNN monitor) logged to `monitor.csv` by the main process.
+        returns scalars (e.g. an online kNN monitor) logged to `monitor.csv` by the main process;
+        the epoch where its `best_metric` (higher is better) peaks is exported as the best backbone.
         """
         tcfg, ocfg = self.tcfg, self.ocfg
         world, accumulate = dist.get_world_size(), tcfg.accumulate_grad_batches
@@ -142,7 +153,6 @@ class Trainer:
                 disable=not (tcfg.progress_bar and dist.is_main_process()),
                 dynamic_ncols=True,
             )
-            epoch_losses = []
             for _ in bar:
                 tick = time.perf_counter()
                 lr = warmup_cosine(step, max_steps, warmup_steps, base_lr)
@@ -158,7 +168,6 @@ class Trainer:
                 self.scaler.update()
                 step += 1
                 extra = model.after_optimizer_step(step, max_steps) if hasattr(model, "after_optimizer_step") else {}
-                epoch_losses.append(float(loss))
                 if step % tcfg.log_every_n_steps == 0 or step == max_steps:
                     scalars = {k: float(v) for k, v in outputs.items()}
                     step_time = time.perf_counter() - tick
@@ -172,7 +181,7 @@ class Trainer:
             metrics = epoch_end_metrics(epoch + 1) if epoch_end_metrics and dist.is_main_process() else {}
             if metrics:
                 self.logger.log("monitor", step, {"epoch": epoch + 1, **metrics})
-            self._save(model, optimizer, epoch + 1, step, epoch_end=True, epoch_loss=sum(epoch_losses) / max(len(epoch_losses), 1))
+            self._save(model, optimizer, epoch + 1, step, epoch_end=True, metrics=metrics, best_metric=best_metric)
         self.logger.close()
         return model
 
@@ -204,25 +213,37 @@ class Trainer:
             "scaler": self.scaler.state_dict(),
             "epoch": epoch,
             "global_step": step,
-            "best_loss": self.best_loss,
+            "best_score": self.best_score,
             "torch_rng": torch.get_rng_state(),
             "config": self.run_config,
         }
 
-    def _save(self, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int, step: int, epoch_end: bool, epoch_loss: Optional[float] = None) -> None:
-        """last.ckpt always; at epoch ends also epoch-NNNN.ckpt (last K kept) and best.ckpt (lowest epoch loss)."""
+    def _save(
+        self, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int, step: int, epoch_end: bool,
+        metrics: Optional[Dict[str, float]] = None, best_metric: Optional[str] = None,
+    ) -> None:
+        """last.ckpt (the full state; only resume needs it) always. At epoch ends, the backbone's
+        weights alone (`export_backbone`): backbone.pt at the last epoch, backbone-epoch-NNNN.pt every
+        save_every_n_epochs before it (last K kept), backbone-best-<best_metric>.pt when this epoch's
+        `metrics[best_metric]` beats every earlier epoch's."""
         if not dist.is_main_process():
             return
-        improved = epoch_loss is not None and epoch_loss < self.best_loss
+        score = (metrics or {}).get(best_metric) if best_metric else None
+        improved = score is not None and score > self.best_score
         if improved:
-            self.best_loss = epoch_loss
-        state = self._state(model, optimizer, epoch, step)
+            self.best_score = score
+        save_checkpoint(self._state(model, optimizer, epoch, step), self.checkpoint_dir / LAST)
+        backbone = getattr(model, "backbone", None)
+        if not epoch_end or backbone is None:
+            return
+        tcfg, config = self.tcfg, self.run_config
         if improved:
-            save_checkpoint(state, self.checkpoint_dir / BEST)
-        save_checkpoint(state, self.checkpoint_dir / LAST)
-        if epoch_end and (epoch % self.tcfg.save_every_n_epochs == 0 or epoch == self.tcfg.max_epochs):
-            save_checkpoint(state, self.checkpoint_dir / f"epoch-{epoch:04d}.ckpt")
-            prune_epoch_checkpoints(self.checkpoint_dir, self.tcfg.keep_last_k)
+            export_backbone(backbone, config, self.checkpoint_dir / best_backbone_name(best_metric), epoch=epoch, global_step=step, **{best_metric: score})
+        if epoch == tcfg.max_epochs:
+            export_backbone(backbone, config, self.checkpoint_dir / FINAL_BACKBONE, epoch=epoch, global_step=step)
+        elif epoch % tcfg.save_every_n_epochs == 0:
+            export_backbone(backbone, config, self.checkpoint_dir / epoch_backbone_name(epoch), epoch=epoch, global_step=step)
+            prune_epoch_backbones(self.checkpoint_dir, tcfg.keep_last_k)
 
     def _resume(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> int:
         path = resolve_resume(self.resume, self.checkpoint_dir)
@@ -232,7 +253,7 @@ class Trainer:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
-        self.best_loss = state["best_loss"]
+        self.best_score = state.get("best_score", float("-inf"))
         torch.set_rng_state(state["torch_rng"])
         log.info("resumed from %s at epoch %d, step %d", path, state["epoch"], state["global_step"])
         return int(state["global_step"])

@@ -21,6 +21,8 @@ from .features import EvalContext, extract_features
 from .metrics import ClassificationReport, classification_report
 from .report import save_class_report, save_curves
 
+TOPK = ("top1", "top5")  # top5 is absent with 5 classes or fewer (metrics.classification_report)
+
 
 class VideoClassifier(nn.Module):
     """Backbone + dropout + linear layer; `forward` is the training step (cross-entropy)."""
@@ -74,7 +76,7 @@ def finetune(
         if not every or epoch % every or epoch == trainer_cfg.max_epochs:  # the last epoch is scored below
             return {}
         scored[epoch] = test_report()[0].metrics
-        return {"test_top1": scored[epoch]["top1"], "test_top5": scored[epoch]["top5"]}
+        return {f"test_{k}": scored[epoch][k] for k in TOPK if k in scored[epoch]}
 
     train = build_train_dataset(data, train_index, num_clips=1, normalization=normalization, seed=seed, bad_video_log=ctx.bad_video_log)
     model = trainer.fit(model, train, epoch_end_metrics=periodic_test)
@@ -85,6 +87,6 @@ def finetune(
     save_curves(run_dir)
     skipped = bad_videos(ctx.bad_video_log, "train") & {str(r.path) for r in train_index.records}
     return {
-        **report.metrics, "best_by_test_top1": scored[best]["top1"], "best_by_test_top5": scored[best]["top5"], "best_by_test_epoch": float(best),
+        **report.metrics, **{f"best_by_test_{k}": scored[best][k] for k in TOPK if k in scored[best]}, "best_by_test_epoch": float(best),
         "undecodable_train": len(skipped), "undecodable_test": undecodable_test,
     }

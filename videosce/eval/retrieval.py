@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +29,7 @@ from videosce.data.builders import video_checks
 from videosce.data.datasets import VideoIndex, read_index
 from videosce.data.decoders import decode_frames, probe_video
 from videosce.data.transforms import Normalization
+from videosce.errors import UserError
 
 from . import vcop
 from .features import EvalContext, VideoFeatures, eval_features, extract_features
@@ -113,9 +114,9 @@ def evaluate_retrieval(
     query, query_index = retrieval_features(backbone, data_cfg, eval_cfg, "test", normalization=normalization, ctx=ctx)
     if mode == RetrievalMode.sce:
         gallery, query = mean_centred(gallery), mean_centred(query)
-    ks = {RetrievalMode.vcop: vcop.KS, RetrievalMode.sce: SCE_KS}.get(mode, tuple(eval_cfg.ks))
-    hits = torch.zeros(len(query.labels), len(ks), dtype=torch.bool)
     g = gallery.valid
+    ks = meaningful_ks({RetrievalMode.vcop: vcop.KS, RetrievalMode.sce: SCE_KS}.get(mode, tuple(eval_cfg.ks)), int(g.sum()))
+    hits = torch.zeros(len(query.labels), len(ks), dtype=torch.bool)
     q_feats, g_feats = query.feats[query.valid].to(ctx.device), gallery.feats[g].to(ctx.device)
     hits[query.valid] = retrieval_hits(q_feats, query.labels[query.valid], g_feats, gallery.labels[g], ks)
     log.info("%s: %d queries (%d undecodable, counted as misses), gallery %d videos (%d undecodable, left out)",
@@ -125,6 +126,18 @@ def evaluate_retrieval(
         plot_retrieval(examples, figure, retrieval_title(data_cfg, eval_cfg))
     recall = {f"R@{k}": 100.0 * hits[:, i].float().mean().item() for i, k in enumerate(ks)}
     return {**recall, "undecodable_queries": int((~query.valid).sum()), "undecodable_gallery": int((~g).sum())}
+
+
+def meaningful_ks(ks: Sequence[int], gallery_size: int) -> Tuple[int, ...]:
+    """The k below the gallery size: for k >= it, the top k is the whole gallery and R@k only says
+    which query classes the gallery holds, so it is left out, with one log line."""
+    kept = tuple(k for k in ks if k < gallery_size)
+    if not kept:
+        raise UserError(f"retrieval needs a gallery larger than k={min(ks)}; the train split has {gallery_size} decodable videos")
+    if len(kept) < len(ks):
+        log.warning("R@%s left out: k >= the gallery's %d videos, so the top k would be the whole gallery",
+                    ", ".join(str(k) for k in ks if k >= gallery_size), gallery_size)
+    return kept
 
 
 def middle_frame(path: Path, decoder: str):

@@ -39,8 +39,10 @@ def run_dir(ablation: DictConfig, name: str, seed: int) -> Path:
 
 def pretrain_config(ablation: DictConfig, name: str, seed: int) -> DictConfig:
     """Variant `name`'s pretraining of `seed` under the shared budget (an interrupted one resumes)."""
+    from videosce.engine.checkpoint import LAST
+
     pdir = run_dir(ablation, name, seed) / "pretrain"
-    last = pdir / "checkpoints" / "last.ckpt"
+    last = pdir / "checkpoints" / LAST
     settings = [*ablation.pretrain_overrides, *ablation.variants[name], f"seed={seed}", f"output_dir={pdir}", "eval.retrieval_at_end=false"]
     return load_config(ablation.pretrain, settings + ([f"resume={last}"] if last.is_file() else []), job="pretrain")
 
@@ -70,11 +72,13 @@ def evaluate(ablation: DictConfig, checkpoint: str, seed: int, directory: Path) 
     configs = eval_configs(ablation, checkpoint, seed, directory)
     (recalls,) = retrieval.run(configs["retrieval"]).values()
     (tuned,) = finetune.run(configs["finetune"]).values()
-    return {**recalls, "top1": tuned["top1"], "top5": tuned["top5"]}
+    return {**recalls, **{k: tuned[k] for k in ("top1", "top5") if k in tuned}}
 
 
 def run_one(name: str, seed: int, ablation: DictConfig) -> Dict[str, float]:
     """Pretrain (unless this is the random-init row) and evaluate one (variant, seed); cached in result.json."""
+    from videosce.engine.checkpoint import FINAL_BACKBONE
+
     directory = run_dir(ablation, name, seed)
     done = directory / "result.json"
     if done.is_file():
@@ -86,7 +90,8 @@ def run_one(name: str, seed: int, ablation: DictConfig) -> Dict[str, float]:
         pcfg = pretrain_config(ablation, name, seed)
         pretrain.run(pcfg)
         pdir = Path(pcfg.output_dir)
-        result = {**evaluate(ablation, str(pdir / "checkpoints" / "last.ckpt"), seed, directory), "step_ms": step_cost_ms(pdir / "train.csv")}
+        backbone = pdir / "checkpoints" / FINAL_BACKBONE
+        result = {**evaluate(ablation, str(backbone), seed, directory), "step_ms": step_cost_ms(pdir / "train.csv")}
     done.write_text(json.dumps(result, indent=2) + "\n")
     return result
 

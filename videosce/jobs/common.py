@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
 import random
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, Mapping, Tuple
@@ -19,6 +20,7 @@ from videosce.data.builders import BAD_VIDEO_LOG, clip_normalization
 from videosce.data.demo import ensure_demo_dataset
 from videosce.data.transforms import Normalization
 from videosce.engine.checkpoint import load_checkpoint
+from videosce.engine.precision import with_runnable_precision as runnable_trainer
 from videosce.eval.features import EvalContext, FeatureCache
 from videosce.eval.metrics import mean_std
 from videosce.eval.report import markdown_table
@@ -33,16 +35,41 @@ Evaluate = Callable[[VideoBackbone, DictConfig, Normalization, EvalContext], Dic
 
 
 def prepare_run(cfg: DictConfig, config_name: str = "config.yaml") -> Path:
-    """Create `output_dir`, configure logging, seed every RNG, save the resolved config (rank 0)."""
+    """Create `output_dir`, configure logging, seed every RNG, set threads and determinism, save the
+    resolved config (rank 0)."""
     output_dir = Path(cfg.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
+    if cfg.trainer.threads:
+        torch.set_num_threads(cfg.trainer.threads)
+    if cfg.trainer.deterministic:
+        use_deterministic_algorithms()
     if dist.is_main_process():
         save_config(cfg, output_dir / config_name)
     return output_dir
+
+
+def use_deterministic_algorithms() -> None:
+    """Deterministic kernels only, so a rerun on the same machine, device and thread count gives
+    bit-identical weights (the data pipeline is already a function of (seed, epoch, video)).
+
+    cuBLAS needs a fixed workspace for it (set before its first use) and cuDNN must not benchmark
+    algorithms; an op without a deterministic kernel raises instead of running."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(True)
+    log.info("trainer.deterministic: deterministic algorithms, %d intra-op threads (reruns match bit for bit "
+             "on this machine with this thread count)", torch.get_num_threads())
+
+
+def with_runnable_precision(cfg: DictConfig, device: torch.device) -> DictConfig:
+    """`cfg` with trainer.precision as `device` runs it well (one warning line when that changes it),
+    before config.yaml is saved: the run records the precision it uses."""
+    trainer = runnable_trainer(cfg.trainer, device)
+    return cfg if trainer is cfg.trainer else with_values(cfg, {"trainer.precision": trainer.precision})
 
 
 def prepare_data(data_cfg: DictConfig) -> None:
@@ -132,6 +159,7 @@ def evaluate_checkpoints(cfg: DictConfig, job: str, title: str, evaluate: Evalua
     `<output_dir>/<job>.json` (the row itself for one checkpoint) and `<job>.md` and prints the table.
     Returns {checkpoint entry: its row}."""
     device = dist.setup(cfg.trainer.device)
+    cfg = with_runnable_precision(cfg, device)
     output_dir = prepare_run(cfg)
     prepare_data(cfg.data)
     rows: Dict[str, Any] = {}

@@ -14,20 +14,22 @@ JOB = "pretrain"
 def run(cfg: DictConfig) -> Optional[Dict[str, float]]:
     """Train `method.name` on the train split; returns the end-of-run retrieval R@k (if enabled).
 
-    The clip normalisation is made explicit first, so config.yaml and every checkpoint record it."""
+    The clip normalisation is made explicit first and the precision is the one the device runs well,
+    so config.yaml and every checkpoint record what the run used."""
     from videosce.config import config_dict
     from videosce.data.builders import build_train_dataset, clip_normalization, loader_options
     from videosce.data.datasets import read_index
+    from videosce.engine.checkpoint import FINAL_BACKBONE, LAST
     from videosce.engine.trainer import Trainer
     from videosce.eval import EvalContext, evaluate_retrieval, knn_monitor
     from videosce.methods import build_method
     from videosce.methods.momentum import keys_per_epoch, warn_if_queue_exceeds_epoch
     from videosce.utils import dist
 
-    from .common import bad_video_log, prepare_data, prepare_run, with_clip_normalization, write_json
+    from .common import bad_video_log, prepare_data, prepare_run, with_clip_normalization, with_runnable_precision, write_json
 
     device = dist.setup(cfg.trainer.device)
-    cfg = with_clip_normalization(cfg)
+    cfg = with_runnable_precision(with_clip_normalization(cfg), device)
     output_dir = prepare_run(cfg)
     prepare_data(cfg.data)
     data, normalization, bad_log = cfg.data, clip_normalization(cfg.data, cfg.model.backbone), bad_video_log(cfg)
@@ -45,8 +47,9 @@ def run(cfg: DictConfig) -> Optional[Dict[str, float]]:
     def monitor(epoch: int) -> Dict[str, float]:
         return knn_monitor(model.backbone, data, cfg.eval, normalization=normalization, ctx=ctx) if every and epoch % every == 0 else {}
 
-    trainer.fit(model, dataset, epoch_end_metrics=monitor)
-    print(f"checkpoint: {trainer.checkpoint_dir / 'last.ckpt'}")
+    trainer.fit(model, dataset, epoch_end_metrics=monitor, best_metric="knn_top1" if every else None)
+    print(f"backbone weights (for the evaluation tools): {trainer.checkpoint_dir / FINAL_BACKBONE}; "
+          f"full state (for resume=auto): {trainer.checkpoint_dir / LAST}")
     if not (cfg.eval.retrieval_at_end and dist.is_main_process()):
         return None
     results = evaluate_retrieval(model.backbone, data, cfg.eval, normalization=normalization, ctx=ctx)

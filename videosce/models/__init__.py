@@ -43,10 +43,10 @@ def backbone_info(name: str) -> Dict[str, Any]:
 
 
 def backbone_state_dict(source: Union[str, Path, Mapping[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
-    """Backbone weights from a videosce checkpoint (pretrain or finetune), a pytorchvideo/PySlowFast
-    checkpoint (`model_state`) or a plain state_dict."""
+    """Backbone weights from a videosce checkpoint (a run's full state `model`, or its exported
+    backbone `state_dict`), a pytorchvideo/PySlowFast checkpoint (`model_state`) or a plain state_dict."""
     state = load_checkpoint(source) if isinstance(source, (str, Path)) else source
-    for key in ("model", "model_state"):
+    for key in ("model", "state_dict", "model_state"):
         if key in state and isinstance(state[key], Mapping):
             state = state[key]
     prefix = "backbone."
