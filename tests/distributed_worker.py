@@ -77,8 +77,10 @@ def main(out_dir: str, method: str, global_batch: int, epochs: int, accumulate: 
                              f"trainer.batch_size={global_batch // world // accumulate}", f"trainer.accumulate_grad_batches={accumulate}",
                              f"trainer.max_epochs={epochs}", "trainer.progress_bar=false", "trainer.log_every_n_steps=1",
                              "trainer.device=cpu", "optim.lr=0.05", "seed=3"])
+    device = dist.setup(cfg.trainer.device)  # as a job does, before anything else
     dataset = TwoViews(local=2 if method.endswith("multicrop") else 0)
-    model = Trainer(cfg).fit(build(method), dataset)
+    trainer = Trainer(cfg.trainer, cfg.optim, device=device, output_dir=cfg.output_dir, seed=cfg.seed)
+    model = trainer.fit(build(method), dataset)
     rank = dist.get_rank()
     state = {k: v.tolist() for k, v in model.state_dict().items()}
     Path(out_dir, f"rank{rank}.json").write_text(json.dumps({"state": state, "seen": dataset.seen}))

@@ -43,3 +43,41 @@ def small_split(demo_root, tmp_path, per_class):
             lines += [line] if seen[name] <= count else []
         (splits / f"{subset}list01.txt").write_text("\n".join(lines) + "\n")
     return splits
+
+
+# ---- components wired as the jobs wire them: each takes its section plus explicit arguments
+
+
+def normalization(cfg):
+    from videosce.data.builders import clip_normalization
+
+    return clip_normalization(cfg.data, cfg.model.backbone)
+
+
+def bad_log(cfg):
+    return Path(cfg.output_dir) / "bad_videos.txt"
+
+
+def train_dataset(cfg, index, num_clips=2, local_views=None):
+    """The pretraining job's dataset: the data section, the run's normalisation, seed, bad-video log, VCLR segments
+    and local views (data.local_views unless given)."""
+    from videosce.data.builders import build_train_dataset
+
+    local = cfg.data.local_views if local_views is None else local_views
+    return build_train_dataset(cfg.data, index, num_clips=num_clips, normalization=normalization(cfg), seed=cfg.seed,
+                               bad_video_log=bad_log(cfg), segments=cfg.method.vclr.segments, local_views=local)
+
+
+def eval_dataset(cfg, index):
+    from videosce.data.builders import build_eval_dataset
+
+    return build_eval_dataset(cfg.data, cfg.eval, index, normalization=normalization(cfg), bad_video_log=bad_log(cfg))
+
+
+def eval_context(cfg, cache=None, run_dir=None):
+    """Where an evaluation of `cfg` runs (CPU) and writes (its output_dir, or `run_dir`)."""
+    import torch
+
+    from videosce.eval import EvalContext
+
+    return EvalContext(Path(run_dir or cfg.output_dir), torch.device("cpu"), bad_log(cfg), cache)

@@ -6,8 +6,8 @@ import pytest
 import yaml
 from helpers import ROOT, demo_data, run_tool
 
-from videosce.config import ConfigError
-from videosce.eval.ablation import RANDOM, load_ablation_config, markdown, step_cost_ms, summarise
+from videosce.config import ConfigError, load_ablation_config
+from videosce.jobs.ablate import RANDOM, markdown, step_cost_ms, summarise
 
 
 def test_step_cost_is_the_median_compute_time(tmp_path):
@@ -49,7 +49,7 @@ def test_demo_ablation_config_names_valid_pretrain_overrides():
     cfg = load_ablation_config(ROOT / "configs" / "ablate" / "demo.yaml")
     assert len(cfg.seeds) >= 2 and "sce" == next(iter(cfg.variants))
     for overrides in cfg.variants.values():
-        load_config(ROOT / cfg.pretrain, [*cfg.pretrain_overrides, *overrides])
+        load_config(ROOT / cfg.pretrain, [*cfg.pretrain_overrides, *overrides], job="pretrain")
 
 
 @pytest.mark.slow

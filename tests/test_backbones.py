@@ -231,6 +231,24 @@ def test_reference_params_and_weights_round_trip(name):
         assert torch.allclose(ours(x), reference(x), atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.parametrize("name", ["r3d_18", "r3d_50"])
+def test_exported_backbone_file_loads_everywhere(name, tmp_path):
+    """A run's backbone.pt (videosce.engine.checkpoint.export_backbone) loads into our backbone with
+    load_backbone_weights, and its state_dict into the reference model minus classifier (torchvision
+    r3d_18, pytorchvideo slow_r50) with strict=True; the outputs agree."""
+    from videosce.engine.checkpoint import export_backbone
+
+    build, _, strip = REFERENCES[name]
+    ours = _randomize_bn_stats(create_backbone(name)).eval()
+    path = export_backbone(ours, {"model": {"backbone": name}}, tmp_path / "backbone.pt", epoch=3)
+    again = load_backbone_weights(create_backbone(name), path).eval()
+    reference = strip(build()).eval()
+    reference.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["state_dict"], strict=True)
+    x = torch.randn(1, 3, 4, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(again(x), ours(x)) and torch.allclose(reference(x), ours(x), atol=1e-4, rtol=1e-4)
+
+
 def _slow_r18_convs():
     """(out, in, kt, kh, kw, output spatial side at a 224 input) of every conv of SCE's ResNet3D-18, from its definition."""
     convs = [(64, 3, 1, 7, 7, 112)]  # stem; the 1x3x3 max-pool then halves 112 -> 56
@@ -344,8 +362,9 @@ def test_backbone_stats_and_tables():
 
 
 def test_sync_bn_conversion_keeps_weights_and_outputs():
+    """The Trainer's trainer.sync_bn conversion keeps state_dict keys (checkpoints load both ways) and outputs."""
     plain = create_backbone("r3d_tiny")
-    synced = build_backbone("r3d_tiny", sync_bn=True)
+    synced = nn.SyncBatchNorm.convert_sync_batchnorm(create_backbone("r3d_tiny"))
     num_bn = sum(isinstance(m, nn.BatchNorm3d) for m in plain.modules())
     assert num_bn > 0 and sum(isinstance(m, nn.SyncBatchNorm) for m in synced.modules()) == num_bn
     assert not any(isinstance(m, nn.BatchNorm3d) for m in synced.modules())
@@ -356,14 +375,19 @@ def test_sync_bn_conversion_keeps_weights_and_outputs():
         assert torch.allclose(synced.train()(x), plain.train()(x), atol=1e-5)  # one process: plain BN
 
 
-def test_channels_last_3d():
+def test_channels_last_3d_converts_weights_and_inputs():
     model = build_backbone("r3d_tiny", channels_last=True).eval()
     assert all(p.is_contiguous(memory_format=torch.channels_last_3d) for p in model.parameters() if p.ndim == 5)
     reference = create_backbone("r3d_tiny").eval()
     reference.load_state_dict(model.state_dict())
-    x = tiny_clip("r3d_tiny")
+    x = tiny_clip("r3d_tiny")  # contiguous (NCDHW), as the loaders yield it
+    seen = []
+    first_conv = next(m for m in model.modules() if isinstance(m, nn.Conv3d))
+    first_conv.register_forward_pre_hook(lambda module, args: seen.append(args[0].is_contiguous(memory_format=torch.channels_last_3d)))
+    assert not x.is_contiguous(memory_format=torch.channels_last_3d)
     with torch.no_grad():
-        assert torch.allclose(model(x.contiguous(memory_format=torch.channels_last_3d)), reference(x), atol=1e-5)
+        assert torch.allclose(model(x), reference(x), atol=1e-5)
+    assert seen == [True]
 
 
 @pytest.mark.slow  # ~30 s: inductor compiles C++ kernels with gcc

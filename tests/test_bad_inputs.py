@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import require, run_tool
+from helpers import eval_dataset, require, run_tool, train_dataset
 from videosce.config import load_config
-from videosce.data.builders import build_eval_dataset, build_train_dataset
-from videosce.data.check import REPORT_FILE, check_video
+from videosce.data.check import check_video
+from videosce.jobs.check_dataset import REPORT_FILE
 from videosce.data.datasets import (SplitFormatError, TooManyBadVideos, VideoClipDataset, read_hmdb51, read_index, read_kinetics,
                                     read_ucf101)
 from videosce.data.decoders import DECODERS, DecodeError, decode_frames, get_decoder, probe_video
@@ -261,7 +261,7 @@ def test_truncated_use_trains_on_the_frames_it_holds(corpus: Corpus, tmp_path: P
 def test_evaluation_counts_bad_videos_under_its_own_stage(corpus: Corpus, tmp_path: Path) -> None:
     cfg = load_config(CONFIG, corpus.overrides(tmp_path, "data.max_bad_fraction=1", "data.size=16", "data.eval_short_side=16", "data.frames=4"))
     index = read_index(cfg.data, "train")
-    evaluation = build_eval_dataset(cfg, index)
+    evaluation = eval_dataset(cfg, index)
     valid = [evaluation[i][2] >= 0 for i in range(len(evaluation))]
     bad = {corpus.path(n) for n in [*corpus.unreadable, *corpus.cut_short]}
     assert valid == [str(r.path) not in bad for r in index.records]
@@ -288,7 +288,7 @@ def test_builders_apply_the_data_config(corpus: Corpus, tmp_path: Path) -> None:
     """Pretraining, finetuning and evaluation datasets all get the limit, the policy and the fraction."""
     cfg = load_config(CONFIG, corpus.overrides(tmp_path, "data.max_pixels=1000", "data.truncated=use", "data.max_bad_fraction=0.2"))
     index = read_index(cfg.data, "train")
-    for dataset, stage in ((build_train_dataset(cfg, index, 2), "train"), (build_eval_dataset(cfg, index), "eval")):
+    for dataset, stage in ((train_dataset(cfg, index, 2), "train"), (eval_dataset(cfg, index), "eval")):
         assert (dataset.max_pixels, dataset.truncated, dataset.max_bad_fraction, dataset.stage) == (1000, "use", 0.2, stage)
         assert dataset.bad_video_log == tmp_path / "bad_videos.txt"
 
@@ -306,7 +306,7 @@ def test_pretraining_stops_mid_epoch_with_one_line(corpus: Corpus, tmp_path: Pat
     (error,) = [line for line in result.stderr.splitlines() if line.startswith("error: ")]  # workers may log after it
     assert " of 22 videos unreadable at stage 'train', more than data.max_bad_fraction=0.05: " in error
     assert "Traceback" not in result.stderr
-    assert not (out / "checkpoints" / "epoch-0001.ckpt").exists()
+    assert not (out / "checkpoints" / "backbone.pt").exists()  # the epoch never ended: nothing exported
 
 
 @pytest.mark.skipif(not CORRUPTED.is_file(), reason="real test videos not found")
@@ -456,7 +456,7 @@ def test_damaged_or_malicious_checkpoint_is_one_line(tmp_path: Path, demo_root: 
     (tmp_path / "empty.ckpt").write_bytes(b"")
     (tmp_path / "junk.ckpt").write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
     torch.save({"model": Payload()}, tmp_path / "evil.ckpt")
-    damaged = "use an intact copy (e.g. an epoch-NNNN.ckpt of the same run)"
+    damaged = "use an intact copy (or, to evaluate, a backbone-epoch-NNNN.pt of the same run)"
     expected = {
         "cut.ckpt": f"truncated or damaged ([Errno 22] Invalid argument); {damaged}",
         "empty.ckpt": f"truncated or damaged (EOFError); {damaged}",

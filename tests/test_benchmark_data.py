@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from videosce.data.benchmark import RandomCrop, Run, rss_mb
+from videosce.benchmarks.data import RandomCrop, Run, rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOL = ROOT / "tools" / "benchmark_data.py"
@@ -41,7 +41,7 @@ def test_run_rates_and_memory_reader() -> None:
 
 
 def test_memory_verdict_tells_a_leak_from_warm_up_and_noise():
-    from videosce.data.benchmark import grows
+    from videosce.benchmarks.data import grows
 
     warm_up_then_noise = [400, 480, 540, 584, 560, 528, 573, 570, 552, 581]
     assert not grows(warm_up_then_noise)
@@ -51,7 +51,7 @@ def test_memory_verdict_tells_a_leak_from_warm_up_and_noise():
 
 
 def test_per_repeat_ratios_pair_runs_of_the_same_repeat():
-    from videosce.data.benchmark import per_repeat_ratios
+    from videosce.benchmarks.data import per_repeat_ratios
 
     ours = [Run(300, 3.0, 0.0), Run(200, 2.0, 0.0)]  # 100 clips/s, 100 clips/s
     base = [Run(100, 4.0, 0.0), Run(100, 2.0, 0.0)]  # 25 clips/s, 50 clips/s
@@ -68,7 +68,7 @@ def test_gop_bound_reference_counts_frames_on_avi_files_without_usable_timestamp
     from the start; its clips are the frames of an independent full sequential decode."""
     import av
 
-    from videosce.data.benchmark import GopBoundDataset, Settings
+    from videosce.benchmarks.data import GopBoundDataset, Settings
     from videosce.data.decoders.pyav import stream_index
     from videosce.data.samplers import random_clips
 

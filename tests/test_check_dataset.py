@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from videosce.config import load_config
-from videosce.data.check import REPORT_FILE, check_dataset, check_video
+from videosce.data.check import check_dataset, check_video
+from videosce.jobs.check_dataset import REPORT_FILE
 from videosce.data.demo import make_demo_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +38,8 @@ def overrides(root: Path, out: Path, workers: int) -> list:
 
 def test_tool_reports_bad_files_and_exits_1(dataset: Path, tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, str(ROOT / "tools" / "check_dataset.py"), "--cfg", str(CONFIG),
-                             *overrides(dataset, tmp_path, 2)], capture_output=True, text=True, timeout=300)
+                             *overrides(dataset, tmp_path, 2), "data.frames=6"],  # 11-frame clips: no video is short
+                            capture_output=True, text=True, timeout=300)
     assert result.returncode == 1, result.stderr[-2000:]
     assert "checked 62 videos: 60 readable, 2 unreadable, 0 cut short\n1 listed files cannot be read: 1 file not found\n" in result.stdout
     assert "32x32: 60" in result.stdout and "duration (s): min 0.75" in result.stdout
@@ -51,9 +53,26 @@ def test_tool_reports_bad_files_and_exits_1(dataset: Path, tmp_path: Path) -> No
 
 def test_clean_dataset_in_process(demo_root: Path, tmp_path: Path) -> None:
     cfg = load_config(CONFIG, overrides(demo_root, tmp_path, 0))
-    report = check_dataset(cfg, progress=False)
+    report = check_dataset(cfg.data, progress=False)
     assert not report.bad and len(report.checks) == 60 and not report.warnings
     assert "1 distinct" in report.format()
+
+
+@pytest.mark.parametrize("clip,short", [
+    (["data.frames=6", "data.stride=2"], 0),  # 11 frames of the 12-frame videos
+    (["data.frames=7", "data.stride=2"], 60),  # 13 frames: one more than each video has
+    (["data.clip_duration=0.75"], 0),  # 12 frames at 16 fps = 0.75 s
+    (["data.clip_duration=0.8"], 60),
+])
+def test_videos_shorter_than_one_clip_are_listed(dataset: Path, tmp_path: Path, clip, short) -> None:
+    """The fixture's 60 readable videos have 12 frames at 16 fps (make_demo_dataset's arguments)."""
+    cfg = load_config(CONFIG, overrides(dataset, tmp_path, 0) + clip)
+    report = check_dataset(cfg.data, progress=False)
+    assert len(report.short) == short and len(report.bad) == 2
+    text = report.format()
+    assert (f"{short} readable videos are shorter than one clip" in text) == bool(short)
+    if short:
+        assert "12 frames, 0.75 s" in text and ("13 frames (data.frames x data.stride)" in text or "0.8 s (data.clip_duration)" in text)
 
 
 def test_damaged_tail_is_reported(tmp_path: Path) -> None:

@@ -6,13 +6,12 @@ import pytest
 import torch
 
 from videosce.config import ConfigError, load_config
-from videosce.data.builders import build_train_dataset
 from videosce.data.datasets import read_index
 from videosce.data.samplers import (ClipGap, clip_span, random_clips, random_time_clips, sample_frame_gaps, sample_gaps,
                                     time_clip_indices)
 from videosce.methods import build_method
 
-from helpers import demo_data
+from helpers import demo_data, train_dataset
 
 N = 20000
 KS_999 = 1.95 / np.sqrt(N)  # one-sample KS critical value at the 0.1% level
@@ -130,11 +129,11 @@ def gap_config(root, *overrides):
 
 def test_dataset_default_is_off_and_gap_config_reaches_the_sampler(demo_root, tmp_path):
     cfg = gap_config(demo_root, f"output_dir={tmp_path}")
-    dataset = build_train_dataset(cfg, read_index(cfg.data, "train"), 2)
+    dataset = train_dataset(cfg, read_index(cfg.data, "train"), 2)
     assert dataset.clip_gap is None and dataset.segments == 0
     # 16-frame demo videos, clips of 4 frames at stride 2 (span 7): the longest gap is 9 frames
     cfg = gap_config(demo_root, f"output_dir={tmp_path}", "data.clip_gap_dist=cvrl", "data.clip_gap=[3,6]")
-    dataset = build_train_dataset(cfg, read_index(cfg.data, "train"), 2)
+    dataset = train_dataset(cfg, read_index(cfg.data, "train"), 2)
     assert dataset.clip_gap == ClipGap(3.0, 6.0, "cvrl", 1.0)
     for index in range(len(dataset)):
         a, b = dataset.sample_clips(index, np.random.default_rng(index))
@@ -143,7 +142,7 @@ def test_dataset_default_is_off_and_gap_config_reaches_the_sampler(demo_root, tm
 
 def test_time_based_gap_on_demo_videos(demo_root, tmp_path):
     cfg = gap_config(demo_root, f"output_dir={tmp_path}", "data.clip_duration=0.25", "data.clip_gap_dist=uniform", "data.clip_gap=[0.5,1.0]")
-    dataset = build_train_dataset(cfg, read_index(cfg.data, "train"), 2)
+    dataset = train_dataset(cfg, read_index(cfg.data, "train"), 2)
     for index in range(5):  # 16 fps, 1 s: a 0.25 s window starts in [0, 0.75] s, the gap capped at 0.75 s
         a, b = dataset.sample_clips(index, np.random.default_rng(index))
         assert 0.5 - 1 / 16 <= (b[0] - a[0]) / 16 <= 0.75 + 1 / 16 and b[-1] <= 15
@@ -152,7 +151,7 @@ def test_time_based_gap_on_demo_videos(demo_root, tmp_path):
 @pytest.mark.parametrize("name", ["sce", "moco", "simclr"])
 def test_gapped_views_train_a_tiny_model(demo_root, tmp_path, name):
     cfg = gap_config(demo_root, f"output_dir={tmp_path}", "data.clip_gap_dist=cvrl", f"method.name={name}")
-    dataset = build_train_dataset(cfg, read_index(cfg.data, "train"), 2)
+    dataset = train_dataset(cfg, read_index(cfg.data, "train"), 2)
     items = [dataset[0], dataset[1]]
     views = [torch.stack([item[0][v] for item in items]) for v in range(2)]
     assert views[0].shape == (2, 3, 4, 24, 24)

@@ -58,12 +58,12 @@ def test_contract_keys_exist():
 
 
 def test_shipped_configs_load():
-    from pathlib import Path
-
-    from videosce.eval.ablation import load_ablation_config
+    """Each with the rules of its job (configs/<job>/), evaluation settings included."""
+    from videosce.config import load_ablation_config
+    from videosce.jobs.ablate import check_configs
 
     for path in sorted((Path(__file__).parents[1] / "configs").rglob("*.yaml")):
-        load_ablation_config(path) if path.parent.name == "ablate" else load_config(path)
+        check_configs(load_ablation_config(path)) if path.parent.name == "ablate" else load_config(path, job=path.parent.name)
 
 
 # ---- config names: a bare recipe name resolves to configs/<job>/ (every tool); an exact path wins
@@ -135,3 +135,135 @@ def test_reference_recipes_have_their_evaluation_configs(recipe, short):
         assert (cfg.model.backbone, cfg.data.frames) == (pretrain.model.backbone, pretrain.data.frames)
     assert [c.eval.retrieval_mode for c in evals[:2]] == ["sce", "sce"]
     assert all(c.data.train_short_side == [256, 320] and c.data.size == 224 and c.data.clip_duration == 2.56 for c in evals[2:])
+
+
+# ---- the rules: finite floats, enumerations, registry names, and what each job runs
+
+
+def float_keys(schema=None, prefix=""):
+    """(key, an override giving it NaN) for every float of the schema: float, Optional[float], (Optional) List[float]."""
+    import dataclasses
+    import typing
+
+    from videosce.config import Config
+
+    schema = schema or Config
+    hints = typing.get_type_hints(schema)
+    for f in dataclasses.fields(schema):
+        kind, key = hints[f.name], prefix + f.name
+        options = [kind, *typing.get_args(kind)]
+        if dataclasses.is_dataclass(kind):
+            yield from float_keys(kind, key + ".")
+        elif any(typing.get_origin(o) is list and typing.get_args(o) == (float,) for o in options):
+            yield key, f"{key}=[nan,nan,nan]", f"{key}[0]"
+        elif float in options:
+            yield key, f"{key}=nan", key
+
+
+FLOAT_KEYS = list(float_keys())
+
+
+def test_float_keys_are_found():
+    keys = {key for key, _, _ in FLOAT_KEYS}
+    assert {"optim.lr", "method.temp_m_start", "data.crop_scale", "data.mean", "data.clip_gap", "eval.knn_temperature"} <= keys
+    assert len(keys) > 40
+
+
+@pytest.mark.parametrize("key,override,named", FLOAT_KEYS, ids=[k for k, _, _ in FLOAT_KEYS])
+def test_every_float_must_be_finite(key, override, named):
+    for value in ("nan", "inf", "-inf"):
+        with pytest.raises(ConfigError) as info:
+            load_config(None, REQUIRED + [override.replace("nan", value)])
+        assert f"'{named}'" in str(info.value) and "must be a finite number" in str(info.value)
+
+
+ENUMERATIONS = {  # an override outside the enumeration -> the members its message lists
+    "data.format=youtube": "ucf101, hmdb51, kinetics, demo",
+    "data.clip_gap_dist=gauss": "off, uniform, cvrl",
+    "data.truncated=keep": "skip, use",
+    "data.augment_on=gpu": "worker, device",
+    "method.temporal_decay_mode=linear": "similarity, weight",
+    "eval.retrieval_mode=clena": "clean, vcop, sce",
+    "trainer.precision=8": "32, bf16, 16",
+}
+
+
+def test_enumerated_values_list_their_members():
+    for override, members in ENUMERATIONS.items():
+        with pytest.raises(ConfigError) as info:
+            load_config(None, REQUIRED + [override])
+        assert f"expected one of [{members}]" in str(info.value) and override.split("=")[0] in str(info.value), override
+
+
+def test_enumerated_values_read_as_their_words():
+    from videosce.choices import Precision, RetrievalMode
+
+    cfg = load_config(None, REQUIRED + ["trainer.precision=16", "eval.retrieval_mode=sce"])
+    assert cfg.trainer.precision is Precision("16") and cfg.trainer.precision == "16" and f"{cfg.trainer.precision}" == "16"
+    assert cfg.eval.retrieval_mode is RetrievalMode.sce and cfg.eval.retrieval_mode in ("clean", "sce")
+    assert load_config(None, REQUIRED + ["trainer.precision=bf16"]).trainer.precision == "bf16"
+
+
+def test_saved_config_and_checkpoint_record_plain_words(tmp_path):
+    from omegaconf import OmegaConf
+
+    from videosce.config import config_dict, save_config
+
+    cfg = load_config(None, REQUIRED + ["trainer.precision=16", "data.truncated=use"])
+    save_config(cfg, tmp_path / "config.yaml")
+    assert load_config(tmp_path / "config.yaml").trainer.precision == "16"
+    plain = config_dict(cfg)
+    assert plain["trainer"]["precision"] == "16" and type(plain["data"]["truncated"]) is str
+    assert OmegaConf.to_yaml(cfg).count("precision: '16'") == 1
+
+
+@pytest.mark.parametrize("override,kind", [
+    ("model.backbone=r3d_19", "backbone"), ("method.name=scee", "method"), ("data.decoder=pyavv", "decoder"), ("optim.name=adam", "optimizer"),
+])
+def test_registry_names_are_checked_at_load_with_the_valid_names(override, kind):
+    key, name = override.split("=")
+    with pytest.raises(ConfigError) as info:
+        load_config(None, REQUIRED + [override])
+    message = str(info.value)
+    assert message.startswith(f"bad value for config key '{key}': '{name}' is not a registered {kind}") and "choose one of: " in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("override", ["trainer.device=gpu", "trainer.device=cuda:x", "trainer.save_every_n_epochs=0",
+                                      "trainer.log_every_n_steps=0", "data.size=0", "data.num_workers=-1", "eval.ks=[]",
+                                      "data.blur_p=[]", "data.demo.videos_per_class=15", "optim.weight_decay=-1",
+                                      "data.dali.prefetch=0", "data.dali.num_threads=0"])
+def test_section_ranges(override):
+    with pytest.raises(ConfigError, match=override.split("=")[0].replace(".", r"\.")):
+        load_config(None, REQUIRED + [override])
+
+
+def test_job_rules_follow_what_the_job_runs():
+    small = ["data.size=112", "data.eval_short_side=100"]  # a 112 test crop does not fit a 100 short side
+    for job in ("finetune", "linear", "retrieval", "pretrain"):
+        with pytest.raises(ConfigError, match=r"'data\.eval_short_side': 100 must be >= the test crop size 112"):
+            load_config(None, REQUIRED + small, job=job)
+    load_config(None, REQUIRED + small + ["eval.retrieval_mode=sce"], job="retrieval")  # sce fixes its own 256 views
+    load_config(None, REQUIRED + small + ["eval.retrieval_at_end=false"], job="pretrain")  # no test views built
+    with pytest.raises(ConfigError, match=r"'data\.eval_short_side'"):
+        load_config(None, REQUIRED + small + ["eval.retrieval_at_end=false", "eval.knn_every_n_epochs=1"], job="pretrain")
+    with pytest.raises(ConfigError, match=r"'data\.split': all is only for the evaluation jobs"):
+        load_config(None, REQUIRED + ["data.split=all"], job="pretrain")
+    assert load_config(None, REQUIRED + ["data.split=all"], job="finetune").data.split == "all"
+    with pytest.raises(ConfigError, match=r"'data\.num_views': 1 must be >= 2 to pretrain"):
+        load_config(None, REQUIRED + ["data.num_views=1"], job="pretrain")
+    assert load_config(None, REQUIRED + ["data.num_views=1"], job="finetune")
+
+
+def test_demo_layout_is_a_config_rule():
+    with pytest.raises(ConfigError, match=r"'data\.split_dir'.*demo data lives in <root>/videos and <root>/splits"):
+        load_config(None, ["data.format=demo", "data.video_root=a/videos", "data.split_dir=b/splits"])
+    assert load_config(None, ["data.format=demo", "data.video_root=a/videos", "data.split_dir=a/splits"])
+
+
+def test_config_package_imports_no_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, videosce.config, videosce.choices; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

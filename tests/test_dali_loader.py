@@ -16,12 +16,11 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from videosce.config import load_config
-from videosce.data.builders import build_train_dataset
 from videosce.data.dali_loader import DALIBatchDecoder, DALIClipLoader
 from videosce.data.datasets import VideoIndex, VideoRecord, bad_videos
 from videosce.data.device_augment import ClipBatch, DeviceAugment, collate_deferred
 
-from helpers import require
+from helpers import require, train_dataset
 
 SIZES = [(40, 56), (48, 64)]  # two frame sizes, so device-mode batches are padded
 
@@ -85,7 +84,7 @@ def test_batches_equal_the_per_video_dali_path(vp9_index, tmp_path, sampler_name
     """Oracle: the per-video DALI decoder (batch size 1) through a DataLoader over the same sampler."""
     require("dali")
     cfg = dataset_cfg(tmp_path, f"data.augment_on={augment_on}", *SAMPLERS[sampler_name])
-    dataset = build_train_dataset(cfg, vp9_index, num_clips=2, local_views=cfg.data.local_views)
+    dataset = train_dataset(cfg, vp9_index, num_clips=2, local_views=cfg.data.local_views)
     loader = DALIClipLoader(dataset, batch_size=3, device=torch.device("cpu"), prefetch=2, num_threads=2)
     got = list(loader.epoch(sampler(dataset, epoch=1)))
     reference = DataLoader(dataset, batch_size=3, sampler=sampler(dataset, epoch=1), drop_last=True,
@@ -103,7 +102,7 @@ def test_shards_and_epochs_follow_the_sampler(vp9_index, tmp_path):
     """Each rank gets its DistributedSampler shard in the sampler's per-epoch order, in batches."""
     require("dali")
     cfg = dataset_cfg(tmp_path, "data.augment_on=device")
-    dataset = build_train_dataset(cfg, vp9_index, num_clips=2)
+    dataset = train_dataset(cfg, vp9_index, num_clips=2)
     loader = DALIClipLoader(dataset, batch_size=2, device=torch.device("cpu"), num_threads=2)
     seen = {}
     for epoch in (0, 1):
@@ -134,7 +133,7 @@ def test_bad_files_are_logged_and_substituted_without_losing_the_batch(vp9_index
     failing = vp9_index.records[5].path
     records = vp9_index.records + [VideoRecord(garbage, 0), VideoRecord(h264, 1)]
     cfg = dataset_cfg(tmp_path, "data.max_bad_fraction=0.5")
-    dataset = build_train_dataset(cfg, VideoIndex(records, vp9_index.classes), num_clips=2)
+    dataset = train_dataset(cfg, VideoIndex(records, vp9_index.classes), num_clips=2)
     loader = DALIClipLoader(dataset, batch_size=5, device=torch.device("cpu"), num_threads=2)
     real_decode, runs = loader.decoder.decode, []
 
@@ -179,7 +178,7 @@ def test_decoding_runs_ahead_of_the_step(vp9_index, tmp_path):
     and assembles one more: decoding is not in the step's critical path."""
     require("dali")
     cfg = dataset_cfg(tmp_path, "data.augment_on=device")
-    dataset = build_train_dataset(cfg, VideoIndex(vp9_index.records * 3, vp9_index.classes), num_clips=2)
+    dataset = train_dataset(cfg, VideoIndex(vp9_index.records * 3, vp9_index.classes), num_clips=2)
     loader = DALIClipLoader(dataset, batch_size=2, device=torch.device("cpu"), prefetch=2, num_threads=2)
     assembled: List[int] = []
     real = loader._assemble
@@ -204,7 +203,7 @@ def test_decoding_runs_ahead_of_the_step(vp9_index, tmp_path):
 def test_pretraining_with_dali_and_device_augmentation(vp9_index, tmp_path):
     """The Trainer takes the batched DALI loader for data.decoder=dali (one epoch of SCE)."""
     require("dali")
-    from videosce.pretrain import pretrain
+    from videosce.jobs.pretrain import run as pretrain
 
     root = tmp_path / "videos"
     (root / "c").mkdir(parents=True)
@@ -239,11 +238,11 @@ def test_nvdec_batches_are_cuda_tensors_matching_pyav(demo_root, tmp_path):
 
     cfg = load_config(None, [*demo_data(demo_root), f"output_dir={tmp_path}", "data.decoder=dali", "data.augment_on=device"])
     index = read_index(cfg.data, "train")
-    dataset = build_train_dataset(cfg, index, num_clips=2)
+    dataset = train_dataset(cfg, index, num_clips=2)
     loader = DALIClipLoader(dataset, batch_size=4, device=torch.device("cuda"), prefetch=2, num_threads=2)
     views, _, indices = next(loader.epoch(list(range(8))))
     assert all(v.frames.is_cuda for v in views)
-    reference = build_train_dataset(load_config(None, [*demo_data(demo_root), f"output_dir={tmp_path}", "data.augment_on=device"]), index, num_clips=2)
+    reference = train_dataset(load_config(None, [*demo_data(demo_root), f"output_dir={tmp_path}", "data.augment_on=device"]), index, num_clips=2)
     want = collate_deferred([reference[i] for i in indices.tolist()])[0]
     for got, expected in zip(views, want):
         assert got.params == expected.params

@@ -1,5 +1,6 @@
 """Split readers on files written in the exact official formats, and the clip dataset."""
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -199,6 +200,7 @@ def test_loader_options_keep_gpu_decoding_in_the_main_process(monkeypatch, caplo
     from videosce.data.builders import loader_options
 
     cuda = torch.device("cuda")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert loader_options("dali", 4, torch.device("cpu")) == {"num_workers": 4, "pin_memory": False}  # DALI's CPU operators
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
@@ -251,3 +253,15 @@ def test_temporal_difference_at_the_native_rate_before_colour_ops(monkeypatch):
         solar = np.where(values[clip] / 255 >= 0.5, 1 - values[clip] / 255, values[clip] / 255)
         old = (np.append(solar[1:] - solar[:-1], solar[-1] - solar[-2]) + 1) / 2
         assert np.abs(normalised(old) - expected).max() > 0.1
+
+
+def test_num_workers_is_a_ceiling_capped_by_the_cpus(monkeypatch, caplog):
+    """A recipe's data.num_workers=8 on a 2-CPU machine runs 2 workers (said once); fewer are kept."""
+    from videosce.data import builders
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    builders._note_worker_cap.cache_clear()
+    with caplog.at_level(logging.INFO, logger="videosce.data.builders"):
+        assert [builders.usable_workers(n) for n in (0, 1, 2, 8, 8)] == [0, 1, 2, 2, 2]
+        assert builders.loader_options("pyav", 8, torch.device("cpu"))["num_workers"] == 2
+    assert [r.getMessage() for r in caplog.records] == ["data.num_workers=8 capped at 2: the CPUs this process may use"]

@@ -14,12 +14,11 @@ import pytest
 import torch
 
 from videosce.config import load_config
-from videosce.data.builders import build_train_dataset
 from videosce.data.datasets import read_index
 from videosce.data.device_augment import BatchClipAugment, ClipBatch, DeviceAugment, adjust_hue, collate_deferred, defer_clip, stack_segments
 from videosce.data.transforms import TrainClipTransform
 
-from helpers import demo_data
+from helpers import demo_data, train_dataset
 
 TOLERANCE = 1e-4
 SIZES = [(40, 60), (48, 40), (40, 60), (56, 70), (36, 36), (48, 64)]  # a padded batch: every clip has its own size
@@ -95,8 +94,8 @@ def test_device_items_equal_worker_items_for_every_sampler(demo_root, tmp_path, 
     worker_cfg, device_cfg = load_config(None, base), load_config(None, [*base, "data.augment_on=device"])
     index = read_index(worker_cfg.data, "train")
     local = worker_cfg.data.local_views
-    worker = build_train_dataset(worker_cfg, index, num_clips=2, local_views=local)
-    device = build_train_dataset(device_cfg, index, num_clips=2, local_views=local)
+    worker = train_dataset(worker_cfg, index, num_clips=2, local_views=local)
+    device = train_dataset(device_cfg, index, num_clips=2, local_views=local)
     items = [3, 0, 7, 12]
     want = [torch.stack(view) for view in zip(*[worker[i][0] for i in items])]
     views, _, got_index = collate_deferred([device[i] for i in items])
@@ -110,7 +109,7 @@ def test_training_with_device_augmentation_matches_worker_augmentation(demo_root
     """Same seed, same data order, same draws: the losses of 3 SCE steps agree (float32 rounding of
     the augmentation, amplified by 3 steps: 1e-4 relative; a different crop or jitter changes the loss
     at the second decimal)."""
-    from videosce.pretrain import pretrain
+    from videosce.jobs.pretrain import run as pretrain
 
     losses = {}
     for where in ("worker", "device"):

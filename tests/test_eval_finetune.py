@@ -10,7 +10,8 @@ from videosce.config import ConfigError, load_config
 from videosce.data.transforms import EvalClipTransform
 from videosce.eval import classification_report, mean_std
 from videosce.eval.features import collate_views
-from videosce.eval.report import markdown_table, over_splits
+from videosce.eval.report import markdown_table
+from videosce.jobs.common import over_splits
 from helpers import run_tool
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,11 +62,19 @@ def test_classification_report_by_hand():
     labels, valid = torch.tensor([1, 2, 0]), torch.tensor([True, True, False])
     report = classification_report(views, labels, valid)
     assert report.metrics["top1"] == pytest.approx(100 / 3)  # video 1 only
-    assert report.metrics["top5"] == pytest.approx(200 / 3)  # 3 classes: every decodable video
+    assert "top5" not in report.metrics and "clip_top5" not in report.metrics  # 3 classes: every decodable video would hit
     assert report.metrics["clip_top1"] == pytest.approx(100 * 2 / 6)  # views (0,1) and (1,0) are right
     assert report.per_class == [0.0, 0.0, 100.0]
     assert report.metrics["mean_class_acc"] == pytest.approx(100 / 3)
     assert report.confusion.tolist() == [[0, 0, 0], [1, 0, 0], [0, 0, 1]]
+
+
+def test_top5_with_six_classes_by_hand():
+    """Scores ranking the true class 5th (of 6) and 6th: top-1 0, top-5 50 (one of two videos)."""
+    ranks = torch.tensor([0.30, 0.25, 0.20, 0.15, 0.06, 0.04])
+    views = torch.stack([ranks[[5, 0, 1, 2, 3, 4]], ranks[[4, 0, 1, 2, 3, 5]]])[:, None]  # class 0 ranked 6th, then 5th
+    report = classification_report(views, torch.tensor([0, 0]), torch.tensor([True, True]))
+    assert report.metrics["top1"] == 0.0 and report.metrics["top5"] == 50.0 and report.metrics["clip_top5"] == 50.0
 
 
 def test_mean_std_by_hand():
@@ -85,15 +94,15 @@ def test_split_all_is_a_valid_split_and_others_are_not():
 def test_over_splits_runs_each_split_and_reports_mean_std():
     seen = []
 
-    def run(cfg, sub):
-        seen.append((cfg.data.split, sub))
-        return {"top1": [70.0, 72.0, 77.0][cfg.data.split - 1]}
+    def run(data, sub):
+        seen.append((data.split, sub))
+        return {"top1": [70.0, 72.0, 77.0][data.split - 1]}
 
-    result = over_splits(load_config(None, REQUIRED + ["data.split=all"]), run)
+    result = over_splits(load_config(None, REQUIRED + ["data.split=all"]).data, run)
     assert seen == [(1, "split1"), (2, "split2"), (3, "split3")]
     assert result["top1"] == pytest.approx(73.0) and result["splits"]["split3"] == {"top1": 77.0}
     assert "73.00 ± 3.61" in markdown_table({"random": result})
-    assert over_splits(load_config(None, REQUIRED + ["data.split=2"]), run) == {"top1": 72.0}
+    assert over_splits(load_config(None, REQUIRED + ["data.split=2"]).data, run) == {"top1": 72.0}
 
 
 def test_finetune_three_crops_end_to_end(demo_root, tmp_path):

@@ -10,7 +10,7 @@ from videosce.config import load_config
 from videosce.eval import VideoFeatures, knn_monitor, knn_scores
 from videosce.eval.knn import knn_top1
 from videosce.models import VideoBackbone
-from helpers import run_tool, demo_data
+from helpers import demo_data, eval_context, normalization, run_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 BANK = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8], [-1.0, 0.0]])
@@ -48,7 +48,7 @@ class TinyBackbone(VideoBackbone):
 def test_knn_monitor_restores_train_mode(demo_root, tmp_path):
     cfg = load_config(None, demo_data(demo_root) + [f"output_dir={tmp_path}", "eval.knn_monitor_videos=6", "eval.knn_k=[3]"])
     backbone = TinyBackbone().train()
-    result = knn_monitor(backbone, cfg, torch.device("cpu"))
+    result = knn_monitor(backbone, cfg.data, cfg.eval, normalization=normalization(cfg), ctx=eval_context(cfg))
     assert set(result) == {"knn_top1"} and 0 <= result["knn_top1"] <= 100
     assert backbone.training
 

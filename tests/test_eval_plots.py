@@ -1,3 +1,4 @@
+import matplotlib.image as mpimg
 import numpy as np
 import pytest
 import torch
@@ -18,6 +19,28 @@ def test_plot_curves_tool_draws_every_csv_of_a_run(tmp_path, capsys):
     run_tool("plot_curves", "--run", tmp_path)
     assert is_png(tmp_path / "train_curves.png") and is_png(tmp_path / "run0" / "finetune_curves.png")
     assert "train_curves.png" in capsys.readouterr().out
+
+
+def test_one_row_curve_shows_its_point_and_the_run_name(tmp_path, monkeypatch):
+    """A run that logged once: the point is drawn (pixels of the line colour C0 in the PNG), the title names the run."""
+    from matplotlib.figure import Figure
+
+    from videosce.eval.plots import plot_training_curves
+
+    titles, save = [], Figure.savefig
+
+    def recording_savefig(fig, *args, **kwargs):
+        titles.append(fig._suptitle.get_text())
+        return save(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", recording_savefig)
+    run = tmp_path / "demo_sce"
+    run.mkdir()
+    (run / "train.csv").write_text("step,epoch,loss,lr,data_time,step_time\n5,0,6.2,0.01,0.1,0.3\n")
+    image = mpimg.imread(plot_training_curves(run / "train.csv", run / "train_curves.png"))[..., :3]
+    line_colour = np.array([0x1F, 0x77, 0xB4]) / 255
+    assert (np.abs(image - line_colour).max(axis=-1) < 0.05).sum() > 20
+    assert titles == ["demo_sce: train (1 logged steps)"]
 
 
 def test_plot_curves_tool_without_logs_is_a_one_line_error(tmp_path, capsys):

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from videosce.config import load_config
+from videosce.config import config_dict, load_config
 from videosce.engine.checkpoint import load_checkpoint
 from videosce.engine.trainer import Trainer
 from videosce.methods import build_method
@@ -33,6 +33,12 @@ class RandomClips(Dataset):
         return [torch.randn(3, 4, 32, 32, generator=g) for _ in range(2)], i % 2, i
 
 
+def trainer(cfg) -> Trainer:
+    """A Trainer as a job builds one, on the GPU."""
+    return Trainer(cfg.trainer, cfg.optim, device=torch.device("cuda", torch.cuda.current_device()), output_dir=cfg.output_dir, seed=cfg.seed,
+                   resume=cfg.resume, run_config=config_dict(cfg))
+
+
 def cfg_for(tmp_path, *overrides):
     return load_config(None, [*SMALL, f"output_dir={tmp_path}", *overrides])
 
@@ -48,7 +54,7 @@ def test_amp_steps_run_in_the_low_precision_and_stay_finite(tmp_path, precision,
     model = build_method(cfg.model, cfg.method, seed=0)
     seen = []
     first_conv(model).register_forward_hook(lambda module, args, out: seen.append(out.dtype))
-    trained = Trainer(cfg).fit(model, RandomClips())
+    trained = trainer(cfg).fit(model, RandomClips())
     assert seen and set(seen) == {dtype}
     assert all(torch.isfinite(p).all() for p in trained.parameters())
     state = load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
@@ -106,7 +112,7 @@ def test_resume_restores_the_cuda_generator_exactly(tmp_path):
 
     torch.manual_seed(0)
     torch.cuda.manual_seed(0)
-    full = Trainer(cfg(tmp_path / "full", **{"trainer.max_epochs": 4})).fit(NoisyRegressor(), Points())
+    full = trainer(cfg(tmp_path / "full", **{"trainer.max_epochs": 4})).fit(NoisyRegressor(), Points())
     torch.manual_seed(0)
     torch.cuda.manual_seed(0)
     calls = []
@@ -117,10 +123,10 @@ def test_resume_restores_the_cuda_generator_exactly(tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        Trainer(cfg(tmp_path / "part", **{"trainer.max_epochs": 4})).fit(NoisyRegressor(), Points(), [stop_after_two_epochs])
+        trainer(cfg(tmp_path / "part", **{"trainer.max_epochs": 4})).fit(NoisyRegressor(), Points(), [stop_after_two_epochs])
     assert load_checkpoint(tmp_path / "part" / "checkpoints" / "last.ckpt")["cuda_rng"].shape[0] == 1
     torch.cuda.manual_seed(123)  # a fresh process would start from another CUDA state
-    resumed = Trainer(cfg(tmp_path / "part", **{"trainer.max_epochs": 4, "resume": "auto"})).fit(NoisyRegressor(), Points())
+    resumed = trainer(cfg(tmp_path / "part", **{"trainer.max_epochs": 4, "resume": "auto"})).fit(NoisyRegressor(), Points())
     for a, b in zip(full.parameters(), resumed.parameters()):
         assert torch.equal(a, b)
 
@@ -134,13 +140,13 @@ def test_sync_bn_in_a_one_rank_group_equals_batch_norm(tmp_path):
     try:
         cfg = cfg_for(tmp_path / "sync", "trainer.sync_bn=true", "trainer.max_epochs=1", "method.name=byol")
         torch.manual_seed(0)
-        synced = Trainer(cfg).fit(build_method(cfg.model, cfg.method, seed=0), RandomClips())
+        synced = trainer(cfg).fit(build_method(cfg.model, cfg.method, seed=0), RandomClips())
         assert any(isinstance(m, nn.SyncBatchNorm) for m in synced.modules())
     finally:
         dist.destroy_process_group()
     cfg = cfg_for(tmp_path / "plain", "trainer.max_epochs=1", "method.name=byol")
     torch.manual_seed(0)
-    plain = Trainer(cfg).fit(build_method(cfg.model, cfg.method, seed=0), RandomClips())
+    plain = trainer(cfg).fit(build_method(cfg.model, cfg.method, seed=0), RandomClips())
     assert not any(isinstance(m, nn.SyncBatchNorm) for m in plain.modules())
     for (name, a), b in zip(synced.state_dict().items(), plain.state_dict().values()):
         assert torch.allclose(a.float(), b.float(), atol=1e-4), name

@@ -163,7 +163,7 @@ def test_pretraining_warns_when_the_queue_outlasts_an_epoch(demo_root, tmp_path,
     import logging
 
     from helpers import demo_data
-    from videosce.pretrain import pretrain
+    from videosce.jobs.pretrain import run as pretrain
 
     cfg = load_config(None, [*demo_data(demo_root), f"output_dir={tmp_path}", "model.backbone=r3d_tiny", "method.queue_size=4096",
                              "trainer.max_epochs=1", "trainer.batch_size=16", "trainer.progress_bar=false", "eval.retrieval_at_end=false"])

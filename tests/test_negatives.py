@@ -6,7 +6,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from videosce import config as config_module
 from videosce.config import ConfigError, load_config
 from videosce.losses import Negatives, SCELoss, hard_negative_loss, mix_negatives, mochi_negatives, sce_loss, temporal_decay
 from videosce.losses import negatives as negatives_module
@@ -336,5 +335,11 @@ def test_options_are_refused_for_methods_they_do_not_apply_to(overrides, key):
         load_config(None, REQUIRED + overrides)
 
 
-def test_decay_modes_agree():
-    assert config_module.DECAY_MODES == negatives_module.DECAY_MODES
+def test_decay_modes_are_one_enum_for_the_config_and_the_loss():
+    """method.temporal_decay_mode is typed by the DecayMode the loss dispatches on: the config lists its members."""
+    with pytest.raises(ConfigError, match=r"method\.temporal_decay_mode.*expected one of \[similarity, weight\]"):
+        load_config(None, REQUIRED + ["method.temporal_decay_mode=linear"])
+    mode = load_config(None, REQUIRED + ["method.temporal_decay_mode=weight"]).method.temporal_decay_mode
+    assert mode is negatives_module.DecayMode.weight
+    with pytest.raises(ValueError, match="must be one of similarity, weight"):
+        negatives_module.temporal_decay(torch.zeros(1, 2), torch.zeros(2), 0.9, "linear")

@@ -10,17 +10,15 @@ import torch
 
 from videosce.config import ConfigError, load_config
 from videosce.engine.checkpoint import save_checkpoint
-from videosce.engine.run import eval_backbones
 from videosce.eval.finetune import finetune
 from videosce.eval.knn import knn_monitor
 from videosce.eval.linear import linear_eval
-from videosce.eval.report import EvalContext
 from videosce.eval.retrieval import evaluate_retrieval
+from videosce.jobs.common import eval_backbones
 from videosce.models import create_backbone
-from helpers import demo_data, small_split
+from helpers import demo_data, eval_context, small_split
 
 TRAINED_MEAN, TRAINED_STD = [0.2, 0.2, 0.2], [0.1, 0.1, 0.1]
-CPU = torch.device("cpu")
 
 
 class Captured(Exception):
@@ -57,21 +55,28 @@ def setting(demo_root, tmp_path):
 
 
 def by_checkpoint(base, ckpt, extra=()):
-    """(backbone, its config) as the eval tools get them, for the trained checkpoint and for checkpoint=random."""
+    """(backbone, config, normalisation) as the eval tools get them, for the trained checkpoint and for checkpoint=random."""
     out = {}
     for entry in (str(ckpt), "random"):
-        (_, backbone, cfg), = eval_backbones(load_config(None, [*base, *extra, f"checkpoint={entry}"]))
-        out["trained" if entry != "random" else "random"] = (backbone, cfg)
+        cfg = load_config(None, [*base, *extra, f"checkpoint={entry}"])
+        (_, backbone, norm), = eval_backbones(cfg)
+        out["trained" if entry != "random" else "random"] = (backbone, cfg, norm)
     return out
 
 
+def retrieval(b, cfg, norm, tmp):
+    return evaluate_retrieval(b, cfg.data, cfg.eval, normalization=norm, ctx=eval_context(cfg, run_dir=tmp))
+
+
 PROTOCOLS = {
-    "clean": (["eval.retrieval_mode=clean"], lambda b, cfg, tmp: evaluate_retrieval(b, cfg, CPU)),
-    "sce": (["eval.retrieval_mode=sce"], lambda b, cfg, tmp: evaluate_retrieval(b, cfg, CPU)),
-    "vcop": (["eval.retrieval_mode=vcop"], lambda b, cfg, tmp: evaluate_retrieval(b, cfg, CPU)),
-    "finetune": ([], lambda b, cfg, tmp: finetune(b, cfg, tmp / "finetune")),
-    "linear": ([], lambda b, cfg, tmp: linear_eval(b, cfg, EvalContext("x", tmp / "linear", None, CPU))),
-    "knn": ([], lambda b, cfg, tmp: knn_monitor(b, cfg, CPU)),
+    "clean": (["eval.retrieval_mode=clean"], retrieval),
+    "sce": (["eval.retrieval_mode=sce"], retrieval),
+    "vcop": (["eval.retrieval_mode=vcop"], retrieval),
+    "finetune": ([], lambda b, cfg, norm, tmp: finetune(b, cfg.data, cfg.eval, cfg.trainer, cfg.optim, dropout=cfg.model.dropout,
+                                                        normalization=norm, seed=cfg.seed, ctx=eval_context(cfg, run_dir=tmp / "finetune"))),
+    "linear": ([], lambda b, cfg, norm, tmp: linear_eval(b, cfg.data, cfg.eval, cfg.trainer, cfg.optim, normalization=norm, seed=cfg.seed,
+                                                         ctx=eval_context(cfg, run_dir=tmp / "linear"))),
+    "knn": ([], lambda b, cfg, norm, tmp: knn_monitor(b, cfg.data, cfg.eval, normalization=norm, ctx=eval_context(cfg, run_dir=tmp))),
 }
 
 
@@ -80,9 +85,9 @@ def test_every_protocol_normalises_as_the_checkpoint_was_trained(protocol, setti
     base, ckpt, tmp_path = setting
     extra, run = PROTOCOLS[protocol]
     inputs = {}
-    for name, (backbone, cfg) in by_checkpoint(base, ckpt, extra).items():
+    for name, (backbone, cfg, norm) in by_checkpoint(base, ckpt, extra).items():
         (tmp_path / name).mkdir()
-        inputs[name] = first_conv_input(backbone, lambda: run(backbone, cfg, tmp_path / name))
+        inputs[name] = first_conv_input(backbone, lambda: run(backbone, cfg, norm, tmp_path / name))
     pixels_trained = inputs["trained"] * TRAINED_STD[0] + TRAINED_MEAN[0]
     pixels_random = inputs["random"] * 0.225 + 0.45
     assert torch.allclose(pixels_trained, pixels_random, atol=1e-5)
@@ -94,8 +99,9 @@ def test_vcop_input_of_a_random_r3d_tiny_is_normalised(setting):
     """The issue's check: under vcop mode a random r3d_tiny's first convolution sees normalised values (< -0.5),
     not raw [0, 1] pixels."""
     base, _, tmp_path = setting
-    (_, backbone, cfg), = eval_backbones(load_config(None, [*base, "eval.retrieval_mode=vcop", "checkpoint=random"]))
-    x = first_conv_input(backbone, lambda: evaluate_retrieval(backbone, cfg, CPU))
+    cfg = load_config(None, [*base, "eval.retrieval_mode=vcop", "checkpoint=random"])
+    (_, backbone, norm), = eval_backbones(cfg)
+    x = first_conv_input(backbone, lambda: retrieval(backbone, cfg, norm, tmp_path))
     assert x.min() < -0.5
     assert torch.allclose(x.min(), torch.tensor((0.0 - 0.45) / 0.225), atol=0.05)  # the demo videos have black pixels
 
@@ -105,7 +111,7 @@ def test_an_eval_config_contradicting_the_checkpoint_is_refused(setting):
     with pytest.raises(ConfigError, match=r"trained with data.mean=\[0.2, 0.2, 0.2\] but data.mean=\[0.45, 0.45, 0.45\]"):
         next(eval_backbones(load_config(None, [*base, f"checkpoint={ckpt}", "data.mean=[0.45,0.45,0.45]"])))
     agreeing = load_config(None, [*base, f"checkpoint={ckpt}", "data.mean=[0.2,0.2,0.2]"])
-    assert list(next(eval_backbones(agreeing))[2].data.std) == TRAINED_STD  # unset std: the recorded one
+    assert list(next(eval_backbones(agreeing))[2].std) == TRAINED_STD  # unset std: the recorded one
 
 
 def test_checkpoint_without_a_recorded_normalisation_gets_the_registry_default(setting):
@@ -113,8 +119,8 @@ def test_checkpoint_without_a_recorded_normalisation_gets_the_registry_default(s
     legacy = tmp_path / "legacy.ckpt"
     save_checkpoint({"model": {f"backbone.{k}": v for k, v in create_backbone("r3d_tiny").state_dict().items()},
                      "config": {"model": {"backbone": "r3d_tiny"}, "data": {"mean": None, "std": None}}}, legacy)
-    cfg = next(eval_backbones(load_config(None, [*base, f"checkpoint={legacy}"])))[2]
-    assert list(cfg.data.mean) == [0.45] * 3 and list(cfg.data.std) == [0.225] * 3
+    norm = next(eval_backbones(load_config(None, [*base, f"checkpoint={legacy}"])))[2]
+    assert list(norm.mean) == [0.45] * 3 and list(norm.std) == [0.225] * 3
 
 
 def test_a_frame_count_other_than_the_pretraining_one_is_flagged(setting, caplog):

@@ -6,10 +6,9 @@ import copy
 import numpy as np
 import pytest
 import torch
-from helpers import demo_data
+from helpers import demo_data, train_dataset
 
 from videosce.config import ConfigError, load_config
-from videosce.data.builders import build_train_dataset
 from videosce.data.datasets import read_index
 from videosce.losses import Negatives, attention_map, dense_correspondence, dense_loss, sce_loss, searched_feature
 from videosce.methods import build_method
@@ -265,7 +264,7 @@ def test_off_by_default_no_stages_no_state():
         (["method.densecl.weight=1.0"], "method.densecl.weight"),
         (["method.densecl.weight=0.5", "method.name=simclr"], "method.densecl.weight"),
         (["method.densecl.weight=0.5", "method.vclr.segments=2"], "method.densecl.weight"),
-        (["method.densecl.dim=0"], "method.densecl.hidden_dim"),
+        (["method.densecl.dim=0"], "method.densecl.dim"),  # the key that is wrong, by name
     ],
 )
 def test_bad_region_config_names_the_key(overrides, key):
@@ -289,20 +288,20 @@ def local_config(root, tmp_path, *overrides):
 
 def test_dataset_appends_local_clips_with_their_own_size_and_frames(demo_root, tmp_path):
     cfg = local_config(demo_root, tmp_path, "data.local_frames=2", "data.local_crop_scale=[0.1,0.3]")
-    dataset = build_train_dataset(cfg, read_index(cfg.data, "train"), 2, local_views=2)
+    dataset = train_dataset(cfg, read_index(cfg.data, "train"), 2, local_views=2)
     clips = dataset.sample_clips(0, np.random.default_rng(0))
     assert [len(c) for c in clips] == [4, 4, 2, 2]
     assert all(c[1] - c[0] == 2 or c[1] == 15 for c in clips[2:])  # data.stride=2, the last frame repeats at the end
     views, _, _ = dataset[0]
     assert [tuple(v.shape) for v in views] == [(3, 4, 24, 24)] * 2 + [(3, 2, 16, 16)] * 2
     assert [t.size for t in dataset.transforms] == [24, 24, 16, 16] and dataset.transforms[2].scale == (0.1, 0.3)
-    plain = build_train_dataset(cfg, read_index(cfg.data, "train"), 2)
+    plain = train_dataset(cfg, read_index(cfg.data, "train"), 2, local_views=0)
     assert plain.sample_clips(0, np.random.default_rng(0)) == clips[:2]  # locals drawn after the globals: same global clips
 
 
 def test_time_based_local_clips_keep_the_sampling_rate(demo_root, tmp_path):
     cfg = local_config(demo_root, tmp_path, "data.clip_duration=0.5", "data.local_frames=2")
-    dataset = build_train_dataset(cfg, read_index(cfg.data, "train"), 2, local_views=1)
+    dataset = train_dataset(cfg, read_index(cfg.data, "train"), 2, local_views=1)
     for index in range(4):  # 16 fps: a 0.5 s window holds 8 frames, 4 spread first to last; a 0.25 s one 4, 2 of them 3 apart (over 0.5 s: 7)
         first, second, local = dataset.sample_clips(index, np.random.default_rng(index))
         assert np.diff(first).tolist() == [2, 2, 3] and np.diff(local).tolist() == [3]
@@ -311,7 +310,7 @@ def test_time_based_local_clips_keep_the_sampling_rate(demo_root, tmp_path):
 @pytest.mark.parametrize("option", ["multicrop", "scfs", "densecl"])
 def test_one_training_step_on_the_demo_data(demo_root, tmp_path, option):
     cfg = load_config(None, demo_data(demo_root) + BASE[2:] + [f"output_dir={tmp_path}", "data.local_size=16"] + OPTIONS[option])
-    dataset = build_train_dataset(cfg, read_index(cfg.data, "train"), 2, local_views=cfg.data.local_views)
+    dataset = train_dataset(cfg, read_index(cfg.data, "train"), 2)
     items = [dataset[i][0] for i in range(2)]
     views = [torch.stack([item[v] for item in items]) for v in range(len(items[0]))]
     torch.manual_seed(0)
@@ -328,12 +327,12 @@ def test_one_training_step_on_the_demo_data(demo_root, tmp_path, option):
 def test_benchmark_step_times_variant_rows_with_their_local_views(capsys):
     from helpers import run_tool
 
-    from videosce.engine.benchmark import random_views
+    from videosce.benchmarks.step import random_views
 
     small = ["model.proj_hidden_dim=32", "model.proj_dim=8", "model.pred_hidden_dim=32", "method.queue_size=16", "trainer.batch_size=2",
              "data.frames=4", "data.size=24"]
     cfg = load_config(None, BASE + small[3:] + ["data.local_views=2", "data.local_size=16", "data.local_frames=2"])
-    shapes = [tuple(v.shape) for v in random_views(cfg, torch.Generator().manual_seed(0), torch.device("cpu"))]
+    shapes = [tuple(v.shape) for v in random_views(cfg.data, cfg.trainer.batch_size, torch.Generator().manual_seed(0), torch.device("cpu"))]
     assert shapes == [(2, 3, 4, 24, 24)] * 2 + [(2, 3, 2, 16, 16)] * 2
     run_tool("benchmark_step", "--repeats", "1", "--warmup", "0", *small, "--variant", "sce", "--variant", "multicrop", "data.local_views=2",
              "data.local_size=16")

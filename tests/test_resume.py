@@ -47,3 +47,17 @@ def test_kill_minus_nine_then_resume_matches_uninterrupted(demo_root, tmp_path):
         assert torch.allclose(value.float(), b["model"][key].float(), atol=1e-6), key
     for x, y in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
         assert torch.allclose(x["momentum_buffer"], y["momentum_buffer"], atol=1e-6)
+
+
+def test_reruns_are_bit_identical_with_workers(demo_root, tmp_path):
+    """The demo's trainer.deterministic=true: two runs of the same command (2 data workers) end with
+    equal tensors, bit for bit, in the full state (weights, BN statistics, target network, queue)."""
+    from helpers import demo_data, run_tool
+
+    for name in ("a", "b"):
+        run_tool("pretrain", "--cfg", ROOT / "configs" / "pretrain" / "demo_sce.yaml", f"output_dir={tmp_path / name}",
+                 *demo_data(demo_root), "data.num_workers=2", "trainer.batch_size=8", "trainer.max_epochs=2",
+                 "method.queue_size=32", "trainer.progress_bar=false", "eval.retrieval_at_end=false")
+        assert torch.are_deterministic_algorithms_enabled()
+    a, b = (load_checkpoint(tmp_path / name / "checkpoints" / "last.ckpt")["model"] for name in ("a", "b"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

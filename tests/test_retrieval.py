@@ -12,7 +12,7 @@ from videosce.data.datasets import VideoIndex, VideoRecord
 from videosce.eval import FeatureCache, VideoFeatures, evaluate_retrieval, recall_at_k, retrieval_hits, topk_accuracy
 from videosce.eval.vcop import VcopClipTransform, clip_starts, vcop_pool
 from videosce.models import VideoBackbone
-from helpers import demo_data, run_tool, small_split
+from helpers import demo_data, eval_context, normalization, run_tool, small_split
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,6 +39,18 @@ def test_recall_uses_cosine_not_dot_product():
 def test_k_larger_than_gallery():
     recalls = recall_at_k(torch.eye(2), torch.tensor([0, 1]), torch.eye(2), torch.tensor([1, 1]), ks=(1, 50))
     assert recalls == {1: 50.0, 50: 50.0}
+
+
+def test_ks_at_or_above_the_gallery_size_are_left_out(caplog):
+    from videosce.errors import UserError
+    from videosce.eval.retrieval import meaningful_ks
+
+    assert meaningful_ks((1, 5, 10, 20, 50), 51) == (1, 5, 10, 20, 50)
+    with caplog.at_level("WARNING"):
+        assert meaningful_ks((1, 5, 10, 20, 50), 20) == (1, 5, 10)
+    assert [r.getMessage() for r in caplog.records] == ["R@20, 50 left out: k >= the gallery's 20 videos, so the top k would be the whole gallery"]
+    with pytest.raises(UserError, match="gallery larger than k=1"):
+        meaningful_ks((1, 5), 1)
 
 
 def test_topk_accuracy():
@@ -112,12 +124,18 @@ def test_vcop_pool_is_max_over_2x2_then_flatten():
     assert vcop_pool(backbone, None).tolist() == [[5.0, 7.0, 13.0, 15.0]]
 
 
-def test_mode_checks():
+@pytest.mark.parametrize("job", ["retrieval", "pretrain"])
+def test_mode_checks_at_load(job):
+    """The mode and vcop's split rule are checked when the config of a job that runs retrieval is loaded."""
     base = ["data.video_root=v", "data.split_dir=s"]
-    with pytest.raises(ConfigError, match="eval.retrieval_mode"):
-        evaluate_retrieval(TinyBackbone(), load_config(None, base + ["eval.retrieval_mode=coclr"]), torch.device("cpu"))
-    with pytest.raises(ConfigError, match="split 1"):
-        evaluate_retrieval(TinyBackbone(), load_config(None, base + ["eval.retrieval_mode=vcop", "data.split=2"]), torch.device("cpu"))
+    with pytest.raises(ConfigError, match=r"eval\.retrieval_mode.*expected one of \[clean, vcop, sce\]"):
+        load_config(None, base + ["eval.retrieval_mode=coclr"], job=job)
+    with pytest.raises(ConfigError, match=r"'data\.split': 2 must be 1 with eval\.retrieval_mode=vcop"):
+        load_config(None, base + ["eval.retrieval_mode=vcop", "data.split=2"], job=job)
+    with pytest.raises(ConfigError, match=r"'data\.split': all"):
+        load_config(None, base + ["eval.retrieval_mode=vcop", "data.split=all"], job=job)
+    # pretraining without its end-of-run retrieval does not run the protocol
+    assert load_config(None, base + ["eval.retrieval_mode=vcop", "data.split=2", "eval.retrieval_at_end=false"], job="pretrain")
 
 
 def test_cache_key_changes_with_protocol_data_and_checkpoint(tmp_path):
@@ -130,7 +148,8 @@ def test_cache_key_changes_with_protocol_data_and_checkpoint(tmp_path):
         cfg = load_config(None, base + list(overrides))
         from videosce.eval.features import clean_protocol
 
-        return FeatureCache(tmp_path / "cache", name, cfg).path("test", clean_protocol(cfg), cfg, index)
+        protocol = clean_protocol(cfg.data, cfg.eval, normalization(cfg))
+        return FeatureCache(tmp_path / "cache", name, cfg.model.backbone, cfg.seed).path("test", protocol, cfg.data, index)
 
     reference = path()
     assert path("data.num_workers=0") == reference  # not a protocol parameter
@@ -144,7 +163,7 @@ def test_cache_key_changes_with_protocol_data_and_checkpoint(tmp_path):
 def test_cache_reuses_and_recomputes(tmp_path):
     cfg = load_config(None, ["data.video_root=v", "data.split_dir=s"])
     index = VideoIndex([VideoRecord(tmp_path / "v.mp4", 0)], ["c"])
-    cache = FeatureCache(tmp_path, "random", cfg)
+    cache = FeatureCache(tmp_path, "random", cfg.model.backbone, cfg.seed)
     calls = []
 
     def compute():
@@ -152,7 +171,7 @@ def test_cache_reuses_and_recomputes(tmp_path):
         return VideoFeatures(torch.ones(1, 3), torch.zeros(1, dtype=torch.long), torch.ones(1, dtype=torch.bool))
 
     for protocol in ({"name": "clean", "clips": 4}, {"name": "clean", "clips": 4}, {"name": "clean", "clips": 5}):
-        assert torch.equal(cache.get("test", protocol, cfg, index, compute).feats, torch.ones(1, 3))
+        assert torch.equal(cache.get("test", protocol, cfg.data, index, compute).feats, torch.ones(1, 3))
     assert len(calls) == 2
 
 
@@ -160,10 +179,11 @@ def test_vcop_on_demo_videos(demo_root, tmp_path):
     """The VCOP path end to end: 16-frame clips of 16-frame videos, 112 crops, max-pooled maps."""
     data = demo_data(demo_root) + [f"data.split_dir={small_split(demo_root, tmp_path, (3, 1))}"]
     cfg = load_config(None, data + ["eval.retrieval_mode=vcop", f"output_dir={tmp_path}", "eval.batch_size=6"])
-    cache = FeatureCache(tmp_path / "cache", "random", cfg)
+    cache = FeatureCache(tmp_path / "cache", "random", cfg.model.backbone, cfg.seed)
     torch.manual_seed(0)
-    first = evaluate_retrieval(TinyBackbone(), cfg, torch.device("cpu"), cache, tmp_path / "vcop.png")
-    assert list(first) == ["R@1", "R@5", "R@10", "R@20", "R@50", "undecodable_queries", "undecodable_gallery"] and first["R@20"] == 100.0
+    first = evaluate_retrieval(TinyBackbone(), cfg.data, cfg.eval, normalization=normalization(cfg), ctx=eval_context(cfg, cache),
+                               figure=tmp_path / "vcop.png")
+    assert list(first) == ["R@1", "R@5", "R@10", "undecodable_queries", "undecodable_gallery"]  # 18 gallery videos: no R@20, R@50
     assert (tmp_path / "vcop.png").is_file() and len(list((tmp_path / "cache").glob("random-vcop-*.pt"))) == 2
     feats = torch.load(next((tmp_path / "cache").glob("random-vcop-test-*.pt")), weights_only=True)["feats"]
     assert feats.shape == (6, 4 * 16 * 7 * 7)  # 112 / 8 = 14 -> pooled 7x7, T' = 16
@@ -174,7 +194,7 @@ def test_retrieval_tool_clean_names_mode_and_uses_cache(demo_root, tmp_path, mon
     args = ["--cfg", ROOT / "configs" / "retrieval" / "demo.yaml", f"output_dir={out}", "checkpoint=random", *demo_data(demo_root)]
     run_tool("retrieval", *args)
     result = json.loads((out / "retrieval.json").read_text())
-    assert list(result) == ["R@1", "R@5", "R@10", "R@20", "R@50", "undecodable_queries", "undecodable_gallery"]
+    assert list(result) == ["R@1", "R@5", "R@10", "R@20", "undecodable_queries", "undecodable_gallery"]  # 48 gallery videos: no R@50
     assert "mode=clean" in (out / "retrieval.md").read_text()
     assert (out / "run0_random" / "retrieval.png").is_file()
 

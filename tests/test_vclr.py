@@ -8,13 +8,12 @@ import pytest
 import torch
 
 from videosce.config import ConfigError, load_config
-from videosce.data.builders import build_train_dataset
 from videosce.data.datasets import VideoClipDataset, VideoRecord, read_index
 from videosce.data.samplers import clip_span, segment_clips, segment_time_clips
 from videosce.methods import TermInputs, build_method
 from videosce.methods.vclr import TemporalOrderTerm, order_loss, shuffle_segments
 
-from helpers import demo_data
+from helpers import demo_data, train_dataset
 
 SMALL = ["model.backbone=r3d_tiny", "model.proj_hidden_dim=32", "model.proj_dim=8", "model.pred_hidden_dim=32", "method.queue_size=16"]
 
@@ -142,7 +141,7 @@ def test_vclr_config_is_off_by_default_and_checked():
 
 def test_dataset_returns_segmented_views_on_demo_videos(demo_root, tmp_path):
     cfg = load_config(None, demo_data(demo_root) + SMALL + [f"output_dir={tmp_path}", "method.vclr.segments=2"])
-    dataset = build_train_dataset(cfg, read_index(cfg.data, "train"), 2)
+    dataset = train_dataset(cfg, read_index(cfg.data, "train"), 2)
     clips = dataset.sample_clips(0, np.random.default_rng(0))
     assert len(clips) == 4  # 2 views x 2 segments, view-major; 16 frames -> segments [0, 8) and [8, 16)
     for view in (clips[:2], clips[2:]):

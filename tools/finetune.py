@@ -1,38 +1,5 @@
-"""Finetune backbone + linear classifier from one or more checkpoints (checkpoint=<path> | random | [a,b,random]).
-
-Test: data.eval_clips clips x eval.num_crops crops per video, softmax averaged; reports video- and
-clip-level top-1/top-5 and mean per-class accuracy of the last epoch, and best_by_test_* (the epoch the
-test split rates best, scored every eval.test_every_n_epochs); data.split=all runs splits 1-3 (mean ± std).
-Each run directory gets finetune.csv, per_class.json, confusion.png and finetune_curves.png.
-"""
-from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from videosce.config import parse_cli  # noqa: E402
-from videosce.errors import exit_on_user_error  # noqa: E402
-from videosce.eval.finetune import finetune  # noqa: E402
-from videosce.eval.report import evaluate_checkpoints  # noqa: E402
-
-
-def main(argv=None) -> None:
-    cfg = parse_cli(__doc__, argv, job="finetune")
-    with exit_on_user_error():
-        run(cfg)
-
-
-def run(cfg) -> None:
-    title = (
-        f"finetune {cfg.model.backbone} on {cfg.data.format} split {cfg.data.split}: test {cfg.data.eval_clips} clips x "
-        f"{cfg.eval.num_crops} crops, softmax averaged per video (top1/top5, last epoch); clip_* = single views; "
-        f"best_by_test_* = the epoch with the highest test top-1 among those scored (every {cfg.eval.test_every_n_epochs or cfg.trainer.max_epochs} "
-        "and the last): selected on the test split, as the SCE reference reports"
-    )
-    evaluate_checkpoints(cfg, "finetune", title, lambda backbone, split_cfg, ctx: finetune(backbone, split_cfg, ctx.run_dir))
-
+"""`python tools/finetune.py` = `videosce-finetune` (videosce/jobs/finetune.py; --help says what it does)."""
+from videosce.jobs.finetune import main
 
 if __name__ == "__main__":
     main()

@@ -1,16 +1,5 @@
-"""Self-supervised pretraining (SCE by default), then retrieval R@k of the trained backbone."""
-from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from videosce.config import parse_cli  # noqa: E402
-from videosce.errors import exit_on_user_error  # noqa: E402
-from videosce.pretrain import pretrain  # noqa: E402
+"""`python tools/pretrain.py` = `videosce-pretrain` (videosce/jobs/pretrain.py; --help says what it does)."""
+from videosce.jobs.pretrain import main
 
 if __name__ == "__main__":
-    config = parse_cli(__doc__, job="pretrain")
-    with exit_on_user_error():
-        pretrain(config)
+    main()

@@ -20,6 +20,10 @@ class UserError(Exception):
         super().__init__(_worker_line(type(self), str(message)))
 
 
+class ConfigError(UserError, ValueError):
+    """A configuration problem, described in one line that names the key."""
+
+
 def _worker_line(cls: type, message: str) -> str:
     """`message`, or the original one line of an error torch's DataLoader re-raised with its traceback."""
     lines = message.splitlines()

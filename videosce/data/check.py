@@ -7,6 +7,8 @@ last frame the container lists, so a truncated or damaged tail fails there, not 
 whose frames end well before the length its container states, or with damaged packets, is
 reported as cut short (training skips or uses it, per data.truncated). Listed files that cannot
 be read (missing, a directory, a dangling symlink, a symlink loop, ...) are listed with the reason.
+Readable videos shorter than one configured clip are listed as well: their clips repeat the last
+frame (samplers.py), so they train on partly frozen clips.
 """
 from __future__ import annotations
 
@@ -16,16 +18,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import partial
 from multiprocessing import Pool
-from pathlib import Path
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from omegaconf import DictConfig
 from tqdm import tqdm
 
+from videosce.data.builders import usable_workers
 from videosce.data.datasets import SUBSETS, read_index, shown
 from videosce.data.decoders import DecodeError, VideoInfo, decode_frames, probe_video
+from videosce.data.samplers import clip_span
 
-REPORT_FILE = "check_dataset.txt"
 TOP_RESOLUTIONS = 10
 
 
@@ -64,11 +66,35 @@ def _unexpected(exc: Exception) -> str:
     return f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())}"
 
 
+class ClipLength(NamedTuple):
+    """What one clip of the config covers: `frames` source frames (data.frames x data.stride), or
+    `seconds` (data.clip_duration > 0)."""
+
+    frames: int = 0
+    seconds: float = 0.0
+
+    @classmethod
+    def of(cls, data_cfg: DictConfig) -> "ClipLength":
+        if data_cfg.clip_duration > 0:
+            return cls(seconds=float(data_cfg.clip_duration))
+        return cls(frames=clip_span(data_cfg.frames, data_cfg.stride))
+
+    def covers(self, info: VideoInfo) -> bool:
+        """False when the video is shorter than the clip (a duration the backend could not measure passes)."""
+        if self.seconds:
+            return info.duration == 0.0 or info.duration >= self.seconds
+        return info.num_frames >= self.frames
+
+    def __str__(self) -> str:
+        return f"{self.seconds:g} s (data.clip_duration)" if self.seconds else f"{self.frames} frames (data.frames x data.stride)"
+
+
 @dataclass
 class CheckReport:
     checks: List[VideoCheck]
     warnings: List[str] = field(default_factory=list)  # the split readers' (duplicates, unreadable listed files)
     unlisted: List[Tuple[str, str]] = field(default_factory=list)  # listed files that cannot be read: (path, reason)
+    clip: ClipLength = ClipLength()
 
     @property
     def bad(self) -> List[VideoCheck]:
@@ -77,6 +103,11 @@ class CheckReport:
     @property
     def cut_short(self) -> List[VideoCheck]:
         return sorted((c for c in self.checks if c.damage and not c.error), key=lambda c: c.path)
+
+    @property
+    def short(self) -> List[VideoCheck]:
+        """Readable videos (not cut short) shorter than one clip."""
+        return sorted((c for c in self.checks if c.info is not None and not c.damage and not self.clip.covers(c.info)), key=lambda c: c.path)
 
     @property
     def ok(self) -> bool:
@@ -99,6 +130,10 @@ class CheckReport:
             lines += [f"  {size:>11}: {count}" for size, count in sizes.most_common(TOP_RESOLUTIONS)]
             if len(sizes) > TOP_RESOLUTIONS:
                 lines.append(f"  {'others':>11}: {sum(c for _, c in sizes.most_common()[TOP_RESOLUTIONS:])}")
+        if self.short:
+            lines.append(f"{len(self.short)} readable videos are shorter than one clip of {self.clip}: their clips repeat "
+                         "the last frame (path<TAB>frames, seconds):")
+            lines += [f"{c.path}\t{c.info.num_frames} frames, {c.info.duration:.2f} s" for c in self.short]
         if self.bad:
             lines.append("unreadable videos, skipped in training (path<TAB>reason):")
             lines += [f"{shown(c.path)}\t{c.error}" for c in self.bad]
@@ -151,22 +186,9 @@ def _run_checks(paths: List[str], backend: str, timeout_s: Optional[float], max_
         yield from pool.imap_unordered(check, paths, chunksize=4)
 
 
-def check_dataset(cfg: DictConfig, progress: bool = True) -> CheckReport:
-    """Scan every video of `cfg.data` with `data.num_workers` processes and a progress bar."""
-    paths, unlisted, warnings = dataset_paths(cfg.data)
-    checks = list(tqdm(_run_checks(paths, cfg.data.decoder, cfg.data.decode_timeout_s, cfg.data.max_pixels, cfg.data.num_workers),
+def check_dataset(data_cfg: DictConfig, progress: bool = True) -> CheckReport:
+    """Scan every video of the `data` section with `data.num_workers` processes (at most the CPUs) and a progress bar."""
+    paths, unlisted, warnings = dataset_paths(data_cfg)
+    checks = list(tqdm(_run_checks(paths, data_cfg.decoder, data_cfg.decode_timeout_s, data_cfg.max_pixels, usable_workers(data_cfg.num_workers)),
                        total=len(paths), desc="checking videos", unit="video", disable=not progress))
-    return CheckReport(checks, warnings, unlisted)
-
-
-def run(cfg: DictConfig, progress: bool = True) -> int:
-    """Print the report, write it to <output_dir>/check_dataset.txt; exit code 1 if any listed video
-    is unreadable, cut short or cannot be read at all."""
-    report = check_dataset(cfg, progress)
-    text = report.format()
-    out = Path(cfg.output_dir) / REPORT_FILE
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text + "\n")
-    print(text)
-    print(f"report written to {out}")
-    return 0 if report.ok else 1
+    return CheckReport(checks, warnings, unlisted, ClipLength.of(data_cfg))

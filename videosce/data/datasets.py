@@ -21,9 +21,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from videosce.config import AUGMENT_ON
+from videosce.choices import AugmentOn, DataFormat
 from videosce.errors import UserError
-from videosce.utils.dist import barrier, is_main_process
 
 from .decoders import DecodeError, VideoInfo, decode_frames, frame_timestamps, probe_video
 from .decoders.base import file_problem
@@ -248,23 +247,12 @@ def _index(entries: Sequence[Entry], classes: List[str], source: Path, not_found
 
 
 def read_index(data_cfg, subset: str) -> VideoIndex:
-    """The records of `subset` ('train' | 'test') for `data.format`; demo data is generated if absent."""
+    """The records of `subset` ('train' | 'test') for `data.format` (demo: the UCF101 layout the jobs
+    generate first, `videosce.data.demo.ensure_demo_dataset`); reads files, writes nothing."""
     fmt = data_cfg.format
-    if data_cfg.split == "all":
-        raise SplitFormatError("data.split=all is an evaluation option (tools/finetune.py); pick one split, 1..3, here")
-    if fmt == "demo":
-        from .demo import ensure_demo_dataset
-
-        root = Path(data_cfg.video_root).parent
-        if Path(data_cfg.split_dir).resolve() != (root / "splits").resolve():
-            raise SplitFormatError(f"demo data lives in <root>/videos and <root>/splits; got data.split_dir={data_cfg.split_dir}")
-        if is_main_process():  # one writer; the other ranks wait, then read
-            ensure_demo_dataset(root, **data_cfg.demo)
-        barrier()
-        fmt = "ucf101"
-    if fmt == "ucf101":
+    if fmt in (DataFormat.ucf101, DataFormat.demo):
         index = read_ucf101(data_cfg.video_root, data_cfg.split_dir, data_cfg.split, subset)
-    elif fmt == "hmdb51":
+    elif fmt == DataFormat.hmdb51:
         index = read_hmdb51(data_cfg.video_root, data_cfg.split_dir, data_cfg.split, subset)
     else:
         index = read_kinetics(data_cfg.video_root, data_cfg.split_dir, subset)
@@ -331,11 +319,11 @@ class VideoClipDataset(Dataset):
         max_bad_fraction: Optional[float] = None,
         local_views: int = 0,
         local_frames: Optional[int] = None,
-        augment_on: str = "worker",
+        augment_on: AugmentOn | str = AugmentOn.worker,
     ) -> None:
-        if augment_on not in AUGMENT_ON or (augment_on == "device" and not train):
-            raise ValueError(f"augment_on must be one of {AUGMENT_ON} ('device' in train mode only), got '{augment_on}'")
-        self.augment_on = augment_on
+        if augment_on not in AugmentOn.values() or (augment_on == AugmentOn.device and not train):
+            raise ValueError(f"augment_on must be one of {AugmentOn.values()} ('device' in train mode only), got '{augment_on}'")
+        self.augment_on = AugmentOn(augment_on)
         self.records = list(records)
         self.transforms = list(transform) if isinstance(transform, (list, tuple)) else [transform]
         self.frames, self.stride, self.num_clips = frames, stride, num_clips

@@ -6,9 +6,9 @@ per-frame grain, size, position, speed and direction are random per video, so te
 apart needs the object's shape, pattern and motion, not its colour. Videos are real H.264 MP4
 files, so the whole pipeline (decoder, UCF101 split reader, sampler) is exercised.
 
-Why patterns: with plain shapes (data version 3) a tiny 3D CNN learned nothing usable within the
-demo's CPU budget, even supervised; a two-colour surface pattern is a cue such a network picks up
-in a few hundred steps under the demo's augmentations (the README's demo table is measured on this version).
+Why patterns: with plain shapes a tiny 3D CNN learns nothing usable within the demo's CPU budget,
+even supervised; a two-colour surface pattern is a cue such a network picks up in a few hundred
+steps under the demo's augmentations.
 """
 from __future__ import annotations
 

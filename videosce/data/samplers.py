@@ -17,6 +17,8 @@ from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
+from videosce.choices import ClipGapDist
+
 
 def clip_span(frames: int, stride: int) -> int:
     """Number of source frames a clip covers, first to last inclusive."""
@@ -144,7 +146,7 @@ def uniform_time_clips(timestamps: Sequence[float], duration: float, frames: int
 
 # ---- clip-gap control: the distance between the starts of the views of one video
 
-GAP_DISTRIBUTIONS = ("uniform", "cvrl")
+GAP_DISTRIBUTIONS = (ClipGapDist.uniform, ClipGapDist.cvrl)  # data.clip_gap_dist's values other than off
 
 
 class ClipGap(NamedTuple):
@@ -161,7 +163,7 @@ class ClipGap(NamedTuple):
 
     low: float = 0.0
     high: float = math.inf
-    distribution: str = "cvrl"
+    distribution: str = ClipGapDist.cvrl
     c_scale: float = 1.0
 
 
@@ -172,7 +174,7 @@ def _gap_bounds(max_gap: float, gap: ClipGap) -> Tuple[float, float]:
 
 def _check_gap(gap: ClipGap) -> None:
     if gap.distribution not in GAP_DISTRIBUTIONS or gap.c_scale < 1 or gap.low > gap.high:
-        raise ValueError(f"bad ClipGap {gap}: distribution in {GAP_DISTRIBUTIONS}, c_scale >= 1, low <= high")
+        raise ValueError(f"bad ClipGap {gap}: distribution in {', '.join(GAP_DISTRIBUTIONS)}, c_scale >= 1, low <= high")
 
 
 def sample_gaps(max_gap: float, gap: ClipGap, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -183,7 +185,7 @@ def sample_gaps(max_gap: float, gap: ClipGap, size: int, rng: np.random.Generato
     """
     _check_gap(gap)
     low, high = _gap_bounds(max_gap, gap)
-    if gap.distribution == "uniform":
+    if gap.distribution == ClipGapDist.uniform:
         return rng.uniform(low, high, size=size)
     c = gap.c_scale * max_gap
     return c - np.sqrt(rng.uniform((c - high) ** 2, (c - low) ** 2, size=size))
@@ -196,7 +198,7 @@ def sample_frame_gaps(max_gap: int, gap: ClipGap, size: int, rng: np.random.Gene
     low, high = _gap_bounds(float(max_gap), gap)
     low = min(math.ceil(low), max_gap)
     ks = np.arange(low, max(math.floor(high), low) + 1)  # no integer in the bounds: the one above `low`
-    weights = gap.c_scale * max_gap - ks.astype(np.float64) if gap.distribution == "cvrl" else np.ones(len(ks))
+    weights = gap.c_scale * max_gap - ks.astype(np.float64) if gap.distribution == ClipGapDist.cvrl else np.ones(len(ks))
     if weights.sum() <= 0:  # c = T = k: all mass at the one allowed gap
         weights = np.ones(len(ks))
     return rng.choice(ks, size=size, p=weights / weights.sum())

@@ -13,11 +13,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import torchvision.transforms.v2.functional as TF
+from einops import rearrange, repeat
+
+
+class Normalization(NamedTuple):
+    """Per-channel statistics clips in [0, 1] are normalised with: (x - mean) / std."""
+
+    mean: Tuple[float, float, float]
+    std: Tuple[float, float, float]
 
 
 def to_float_frames(clip: torch.Tensor) -> torch.Tensor:
     """uint8 (T,H,W,3) -> float (T,3,H,W) in [0,1]."""
-    return clip.permute(0, 3, 1, 2).float().div_(255.0)
+    return rearrange(clip, "t h w c -> t c h w").float().div_(255.0)
 
 
 def random_resized_crop_box(
@@ -63,10 +71,10 @@ def temporal_difference(first: torch.Tensor, second: torch.Tensor) -> torch.Tens
     leading dims: one clip (T,H,W,3) or a batch of them (B,T,H,W,3).
     """
     def grey(frames: torch.Tensor) -> torch.Tensor:
-        return TF.rgb_to_grayscale(frames.movedim(-1, -3)).float()
+        return TF.rgb_to_grayscale(rearrange(frames, "... h w c -> ... c h w")).float()
 
     shifted = ((grey(first) - grey(second) + 255.0) / 2.0).round_().clamp_(0, 255).to(torch.uint8)
-    return shifted.movedim(-3, -1).expand(*first.shape)
+    return repeat(shifted, "... 1 h w -> ... h w c", c=3)
 
 
 FramePairs = Tuple[torch.Tensor, torch.Tensor]
@@ -185,7 +193,7 @@ class TrainClipTransform:
         if params.solarize:
             x = torch.where(x >= 0.5, 1.0 - x, x)
         x = TF.normalize(x.clamp(0, 1), self.mean, self.std)
-        return x.permute(1, 0, 2, 3).contiguous()
+        return rearrange(x, "t c h w -> c t h w").contiguous()
 
     def __call__(self, clip: torch.Tensor, rng: np.random.Generator, difference_frames: Optional[FramePairs] = None) -> torch.Tensor:
         """`clip` uint8 (T,H,W,3); `difference_frames` the (first, second) uint8 frames whose grey
@@ -229,7 +237,7 @@ class EvalClipTransform:
         x = resize_frames(x, resized)
         x = TF.normalize(x.clamp(0, 1), self.mean, self.std)
         crops = [
-            x[..., top : top + self.size, left : left + self.size].permute(1, 0, 2, 3)
+            rearrange(x[..., top : top + self.size, left : left + self.size], "t c h w -> c t h w")
             for top, left in self.crop_offsets(x.shape[-2], x.shape[-1], self.size, self.num_crops)
         ]
         return crops[0].contiguous() if self.num_crops == 1 else torch.stack(crops)

@@ -1,4 +1,11 @@
-"""Atomic checkpoints: a crash never leaves a half-written file under a real name."""
+"""Atomic checkpoints: a crash never leaves a half-written file under a real name.
+
+A run keeps its full state (model, optimizer, queue, RNG: what resume needs) once, in last.ckpt,
+and exports the backbone's weights alone: {"state_dict": <the backbone's state_dict, the reference
+definition's keys>, "config": <the run's resolved config>, "epoch", "global_step", ...}, the file
+the evaluation tools and `load_backbone_weights` read (and `torch.load(f)["state_dict"]` gives a
+torchvision / pytorchvideo model without its classifier, strict=True).
+"""
 from __future__ import annotations
 
 import os
@@ -8,11 +15,13 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 import torch
+from torch import nn
 
 from videosce.errors import UserError
 
 LAST = "last.ckpt"
-BEST = "best.ckpt"
+FINAL_BACKBONE = "backbone.pt"
+EPOCH_BACKBONE = re.compile(r"backbone-epoch-\d+\.pt")
 
 
 def save_checkpoint(state: Dict[str, Any], path: str | Path) -> Path:
@@ -46,7 +55,7 @@ def load_checkpoint(path: str | Path) -> Dict[str, Any]:
         raise CheckpointError(f"{path}: not a PyTorch checkpoint or damaged ({detail}); use an intact copy") from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         raise CheckpointError(
-            f"{path}: truncated or damaged ({_torch_detail(exc)}); use an intact copy (e.g. an epoch-NNNN.ckpt of the same run)"
+            f"{path}: truncated or damaged ({_torch_detail(exc)}); use an intact copy (or, to evaluate, a backbone-epoch-NNNN.pt of the same run)"
         ) from None
 
 
@@ -68,8 +77,22 @@ def resolve_resume(resume: Optional[str], checkpoint_dir: Path) -> Optional[Path
     return Path(resume)
 
 
-def prune_epoch_checkpoints(checkpoint_dir: Path, keep_last: int) -> None:
-    """Keep the newest `keep_last` epoch-NNNN.ckpt files (last.ckpt is separate)."""
-    epochs = sorted(p for p in checkpoint_dir.glob("epoch-*.ckpt") if re.fullmatch(r"epoch-\d+\.ckpt", p.name))
+def epoch_backbone_name(epoch: int) -> str:
+    return f"backbone-epoch-{epoch:04d}.pt"
+
+
+def best_backbone_name(metric: str) -> str:
+    """Named for what chose it, e.g. backbone-best-knn_top1.pt."""
+    return f"backbone-best-{metric}.pt"
+
+
+def export_backbone(backbone: nn.Module, config: Dict[str, Any], path: str | Path, **meta: Any) -> Path:
+    """The backbone's weights and the run's config (plain containers), atomically."""
+    return save_checkpoint({"state_dict": backbone.state_dict(), "config": config, **meta}, path)
+
+
+def prune_epoch_backbones(checkpoint_dir: Path, keep_last: int) -> None:
+    """Keep the newest `keep_last` backbone-epoch-NNNN.pt files."""
+    epochs = sorted(p for p in checkpoint_dir.glob("backbone-epoch-*.pt") if EPOCH_BACKBONE.fullmatch(p.name))
     for old in epochs[: max(len(epochs) - keep_last, 0)]:
         old.unlink()

@@ -1,5 +1,5 @@
-"""Optimisers (SGD, AdamW, LARS); biases and normalisation parameters get no weight decay,
-and with LARS no trust-ratio adaptation either (as in the SCE / BYOL recipes)."""
+"""Optimisers (SGD, AdamW, LARS), registered by `optim.name`; biases and normalisation parameters get
+no weight decay, and with LARS no trust-ratio adaptation either (as in the SCE / BYOL recipes)."""
 from __future__ import annotations
 
 from typing import Callable, Iterable, List, Optional
@@ -7,9 +7,10 @@ from typing import Callable, Iterable, List, Optional
 import torch
 from torch import nn
 
-from videosce.config import ConfigError
+from videosce.registry import Registry
 
-OPTIMIZERS = ("sgd", "adamw", "lars")
+OPTIMIZERS = Registry("optimizer")
+register_optimizer = OPTIMIZERS.register
 
 
 def param_groups(modules: Iterable[nn.Module], weight_decay: float) -> List[dict]:
@@ -58,12 +59,21 @@ class LARS(torch.optim.Optimizer):
         return loss
 
 
+@register_optimizer("sgd")
+def sgd(groups: List[dict], optim_cfg) -> torch.optim.Optimizer:
+    return torch.optim.SGD(groups, lr=optim_cfg.lr, momentum=optim_cfg.momentum)
+
+
+@register_optimizer("adamw")
+def adamw(groups: List[dict], optim_cfg) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(groups, lr=optim_cfg.lr)
+
+
+@register_optimizer("lars")
+def lars(groups: List[dict], optim_cfg) -> torch.optim.Optimizer:
+    return LARS(groups, lr=optim_cfg.lr, momentum=optim_cfg.momentum, trust_coefficient=optim_cfg.trust_coefficient)
+
+
 def build_optimizer(model: nn.Module, optim_cfg) -> torch.optim.Optimizer:
-    groups = param_groups([model], optim_cfg.weight_decay)
-    if optim_cfg.name == "sgd":
-        return torch.optim.SGD(groups, lr=optim_cfg.lr, momentum=optim_cfg.momentum)
-    if optim_cfg.name == "adamw":
-        return torch.optim.AdamW(groups, lr=optim_cfg.lr)
-    if optim_cfg.name == "lars":
-        return LARS(groups, lr=optim_cfg.lr, momentum=optim_cfg.momentum, trust_coefficient=optim_cfg.trust_coefficient)
-    raise ConfigError(f"bad value for config key 'optim.name': '{optim_cfg.name}', choose one of {', '.join(OPTIMIZERS)}")
+    """`optim.name`'s optimizer over `model`'s parameters (weight decay per `param_groups`)."""
+    return OPTIMIZERS.create(optim_cfg.name, groups=param_groups([model], optim_cfg.weight_decay), optim_cfg=optim_cfg)

@@ -2,8 +2,9 @@
 
 A model here is an nn.Module whose `forward(inputs, labels)` returns a dict with a scalar
 "loss" (plus scalars to log), and which may define `after_optimizer_step(step, max_steps)`
-(the EMA update) returning more scalars. One process or many (torchrun/SLURM env) run the
-same code: data is sharded by DistributedSampler, the model wrapped in DDP.
+(the EMA update) returning more scalars. One process or many run the same code: the job joins
+the process group first (`videosce.utils.dist.setup`), then data is sharded by
+DistributedSampler and the model wrapped in DDP.
 """
 from __future__ import annotations
 
@@ -11,34 +12,28 @@ import logging
 import time
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence
 
 import torch
-from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset, DistributedSampler
 from tqdm import tqdm
 
-from videosce.config import ConfigError
-from videosce.data.builders import build_train_loader
+from videosce.data.train_loader import TrainLoader
+from videosce.errors import ConfigError
 from videosce.schedules import warmup_cosine
 from videosce.utils import dist
 
-from .checkpoint import BEST, LAST, load_checkpoint, prune_epoch_checkpoints, resolve_resume, save_checkpoint
+from .checkpoint import (
+    FINAL_BACKBONE, LAST, best_backbone_name, epoch_backbone_name, export_backbone, load_checkpoint, prune_epoch_backbones,
+    resolve_resume, save_checkpoint,
+)
 from .logger import RunLogger
 from .optim import build_optimizer
+from .precision import autocast_dtype, with_runnable_precision
 
 log = logging.getLogger(__name__)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"trainer.device={name} but no CUDA GPU is available; use trainer.device=cpu")
-    return device
 
 
 def to_device(batch: Any, device: torch.device) -> Any:
@@ -64,25 +59,51 @@ class ResumableSampler(DistributedSampler):
 
 
 class Trainer:
-    def __init__(self, cfg: DictConfig, output_dir: Optional[str | Path] = None, stream: str = "train") -> None:
-        self.cfg = cfg
-        self.output_dir = Path(output_dir or cfg.output_dir)
+    """Runs `fit` with the `trainer` and `optim` sections of a config and what the job passes explicitly.
+
+    device: this process's device (the job joined the process group before, `dist.setup`);
+    output_dir: where `<stream>.csv`, TensorBoard logs and `checkpoints/` go;
+    seed: the data order's seed (DistributedSampler); resume: None, "auto" or a checkpoint path;
+    loader_options: TrainLoader keyword arguments for the dataset (num_workers, pin_memory, the
+      batched DALI loader's prefetch and threads), which the job picks from its data section
+      (`videosce.data.builders.train_loader_options`);
+    run_config: the run's whole config as plain containers, recorded in every checkpoint and
+      backbone export so that evaluation knows how the weights were trained (backbone, clip
+      normalisation, frames).
+    `trainer.precision` is replaced, with one warning line, where `device` runs it slowly
+    (`engine/precision.py`); the checkpoints record the precision used.
+    """
+
+    def __init__(
+        self,
+        trainer_cfg,
+        optim_cfg,
+        *,
+        device: torch.device,
+        output_dir: str | Path,
+        seed: int = 0,
+        resume: Optional[str] = None,
+        stream: str = "train",
+        loader_options: Optional[Mapping[str, Any]] = None,
+        run_config: Optional[Mapping[str, Any]] = None,
+    ) -> None:
+        self.ocfg = optim_cfg
+        self.device, self.seed, self.resume, self.stream = device, seed, resume, stream
+        self.output_dir = Path(output_dir)
         self.checkpoint_dir = self.output_dir / "checkpoints"
-        self.stream = stream
-        self.device = resolve_device(cfg.trainer.device)
-        dist.init_from_env(self.device)
-        if self.device.type == "cuda" and cfg.trainer.device == "auto":
-            self.device = torch.device("cuda", dist.get_local_rank())
-            torch.cuda.set_device(self.device)
+        self.loader_options = dict(loader_options or {})
+        self.run_config = dict(run_config or {})
         self.logger = RunLogger(self.output_dir, enabled=dist.is_main_process())
-        precision = cfg.trainer.precision
-        self.autocast_dtype = {"bf16": torch.bfloat16, "16": torch.float16}.get(precision)
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=precision == "16")
-        self.best_loss = float("inf")
+        self.tcfg = trainer_cfg = with_runnable_precision(trainer_cfg, device)
+        if "trainer" in self.run_config:  # the checkpoints record the precision the run used
+            self.run_config["trainer"] = {**self.run_config["trainer"], "precision": str(trainer_cfg.precision)}
+        self.autocast_dtype = autocast_dtype(trainer_cfg.precision)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=trainer_cfg.precision == "16")
+        self.best_score = float("-inf")
 
     def _prepare(self, model: nn.Module) -> nn.Module:
         """Move to the device, convert to SyncBN if asked, wrap in DDP when distributed."""
-        if self.cfg.trainer.sync_bn and dist.is_distributed():
+        if self.tcfg.sync_bn and dist.is_distributed():
             if self.device.type != "cuda":
                 raise ConfigError("trainer.sync_bn=true needs CUDA devices (torch's SyncBatchNorm has no CPU kernel)")
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -95,17 +116,19 @@ class Trainer:
         dataset: Dataset,
         epoch_end_checks: Sequence[Callable[[], None]] = (),
         epoch_end_metrics: Optional[Callable[[int], Dict[str, float]]] = None,
+        best_metric: Optional[str] = None,
     ) -> nn.Module:
-        """Train `model` on `dataset`; resumes from `cfg.resume`; returns the trained (unwrapped) model.
+        """Train `model` on `dataset`; resumes from `resume`; returns the trained (unwrapped) model.
 
         `epoch_end_checks` may stop the run (e.g. too many bad videos); `epoch_end_metrics(epoch)`
-        returns scalars (e.g. an online kNN monitor) logged to `monitor.csv` by the main process.
+        returns scalars (e.g. an online kNN monitor) logged to `monitor.csv` by the main process;
+        the epoch where its `best_metric` (higher is better) peaks is exported as the best backbone.
         """
-        tcfg, ocfg = self.cfg.trainer, self.cfg.optim
+        tcfg, ocfg = self.tcfg, self.ocfg
         world, accumulate = dist.get_world_size(), tcfg.accumulate_grad_batches
         model = self._prepare(model)
         optimizer = build_optimizer(model, ocfg)
-        sampler = ResumableSampler(dataset, num_replicas=world, rank=dist.get_rank(), shuffle=True, seed=self.cfg.seed, drop_last=True)
+        sampler = ResumableSampler(dataset, num_replicas=world, rank=dist.get_rank(), shuffle=True, seed=self.seed, drop_last=True)
         steps_per_epoch = sampler.num_samples // (tcfg.batch_size * accumulate)
         if steps_per_epoch == 0:
             raise ConfigError(f"trainer.batch_size={tcfg.batch_size} x accumulate_grad_batches={accumulate} exceeds the {sampler.num_samples} videos per rank; lower it")
@@ -114,7 +137,7 @@ class Trainer:
         global_batch = tcfg.batch_size * world * accumulate
         base_lr = ocfg.lr * (global_batch / 256 if ocfg.scale_lr_by_batch else 1.0)
 
-        loader = build_train_loader(self.cfg.data, dataset, tcfg.batch_size, self.device)
+        loader = TrainLoader(dataset, tcfg.batch_size, self.device, **self.loader_options)
         step = self._resume(model, optimizer)
         wrapped = DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None) if dist.is_distributed() else model
         for epoch in range(step // steps_per_epoch, tcfg.max_epochs):
@@ -130,7 +153,6 @@ class Trainer:
                 disable=not (tcfg.progress_bar and dist.is_main_process()),
                 dynamic_ncols=True,
             )
-            epoch_losses = []
             for _ in bar:
                 tick = time.perf_counter()
                 lr = warmup_cosine(step, max_steps, warmup_steps, base_lr)
@@ -146,7 +168,6 @@ class Trainer:
                 self.scaler.update()
                 step += 1
                 extra = model.after_optimizer_step(step, max_steps) if hasattr(model, "after_optimizer_step") else {}
-                epoch_losses.append(float(loss))
                 if step % tcfg.log_every_n_steps == 0 or step == max_steps:
                     scalars = {k: float(v) for k, v in outputs.items()}
                     step_time = time.perf_counter() - tick
@@ -160,14 +181,14 @@ class Trainer:
             metrics = epoch_end_metrics(epoch + 1) if epoch_end_metrics and dist.is_main_process() else {}
             if metrics:
                 self.logger.log("monitor", step, {"epoch": epoch + 1, **metrics})
-            self._save(model, optimizer, epoch + 1, step, epoch_end=True, epoch_loss=sum(epoch_losses) / max(len(epoch_losses), 1))
+            self._save(model, optimizer, epoch + 1, step, epoch_end=True, metrics=metrics, best_metric=best_metric)
         self.logger.close()
         return model
 
     def _accumulate(self, wrapped: nn.Module, batches: Iterator, step: int, finish: Callable[[Any], Any]) -> tuple[Dict[str, torch.Tensor], float]:
         """Forward/backward over `accumulate_grad_batches` batches (`finish`ed on the device: the batched
         augmentation with data.augment_on=device); gradients sync on the last one only."""
-        accumulate = self.cfg.trainer.accumulate_grad_batches
+        accumulate = self.tcfg.accumulate_grad_batches
         totals: Dict[str, torch.Tensor] = {}
         data_time = 0.0
         for micro in range(accumulate):
@@ -200,37 +221,49 @@ class Trainer:
             "scaler": self.scaler.state_dict(),
             "epoch": epoch,
             "global_step": step,
-            "best_loss": self.best_loss,
+            "best_score": self.best_score,
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": cuda_rng,
-            "config": OmegaConf.to_container(self.cfg, resolve=True),
+            "config": self.run_config,
         }
 
-    def _save(self, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int, step: int, epoch_end: bool, epoch_loss: Optional[float] = None) -> None:
-        """last.ckpt always; at epoch ends also epoch-NNNN.ckpt (last K kept) and best.ckpt (lowest epoch loss)."""
+    def _save(
+        self, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int, step: int, epoch_end: bool,
+        metrics: Optional[Dict[str, float]] = None, best_metric: Optional[str] = None,
+    ) -> None:
+        """last.ckpt (the full state; only resume needs it) always. At epoch ends, the backbone's
+        weights alone (`export_backbone`): backbone.pt at the last epoch, backbone-epoch-NNNN.pt every
+        save_every_n_epochs before it (last K kept), backbone-best-<best_metric>.pt when this epoch's
+        `metrics[best_metric]` beats every earlier epoch's."""
         cuda_rng = self._cuda_rng_states()
         if not dist.is_main_process():
             return
-        improved = epoch_loss is not None and epoch_loss < self.best_loss
+        score = (metrics or {}).get(best_metric) if best_metric else None
+        improved = score is not None and score > self.best_score
         if improved:
-            self.best_loss = epoch_loss
-        state = self._state(model, optimizer, epoch, step, cuda_rng)
+            self.best_score = score
+        save_checkpoint(self._state(model, optimizer, epoch, step, cuda_rng), self.checkpoint_dir / LAST)
+        backbone = getattr(model, "backbone", None)
+        if not epoch_end or backbone is None:
+            return
+        tcfg, config = self.tcfg, self.run_config
         if improved:
-            save_checkpoint(state, self.checkpoint_dir / BEST)
-        save_checkpoint(state, self.checkpoint_dir / LAST)
-        if epoch_end and (epoch % self.cfg.trainer.save_every_n_epochs == 0 or epoch == self.cfg.trainer.max_epochs):
-            save_checkpoint(state, self.checkpoint_dir / f"epoch-{epoch:04d}.ckpt")
-            prune_epoch_checkpoints(self.checkpoint_dir, self.cfg.trainer.keep_last_k)
+            export_backbone(backbone, config, self.checkpoint_dir / best_backbone_name(best_metric), epoch=epoch, global_step=step, **{best_metric: score})
+        if epoch == tcfg.max_epochs:
+            export_backbone(backbone, config, self.checkpoint_dir / FINAL_BACKBONE, epoch=epoch, global_step=step)
+        elif epoch % tcfg.save_every_n_epochs == 0:
+            export_backbone(backbone, config, self.checkpoint_dir / epoch_backbone_name(epoch), epoch=epoch, global_step=step)
+            prune_epoch_backbones(self.checkpoint_dir, tcfg.keep_last_k)
 
     def _resume(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> int:
-        path = resolve_resume(self.cfg.resume, self.checkpoint_dir)
+        path = resolve_resume(self.resume, self.checkpoint_dir)
         if path is None:
             return 0
         state = load_checkpoint(path)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
-        self.best_loss = state["best_loss"]
+        self.best_score = state.get("best_score", float("-inf"))
         torch.set_rng_state(state["torch_rng"])
         cuda_rng = state.get("cuda_rng")
         if self.device.type == "cuda" and cuda_rng is not None:  # dropout, random draws on the GPU: this rank's own state

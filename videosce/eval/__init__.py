@@ -1,4 +1,4 @@
-from .features import FeatureCache, VideoFeatures, extract_features
+from .features import EvalContext, FeatureCache, VideoFeatures, extract_features
 from .finetune import finetune
 from .knn import knn_monitor, knn_scores
 from .linear import linear_eval
@@ -7,6 +7,7 @@ from .ranking import recall_at_k, retrieval_hits
 from .retrieval import evaluate_retrieval, retrieval_title
 
 __all__ = [
+    "EvalContext",
     "FeatureCache",
     "VideoFeatures",
     "classification_report",

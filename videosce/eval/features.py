@@ -14,17 +14,20 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from einops import rearrange
+from omegaconf import OmegaConf
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from videosce.data.builders import build_eval_dataset, clip_normalization, loader_options
+from videosce.choices import DataFormat
+from videosce.data.builders import build_eval_dataset, loader_options
 from videosce.data.datasets import VideoIndex, read_index
+from videosce.data.transforms import Normalization
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 2  # bump when feature extraction code changes what it computes (2: vcop normalised, time-clip frame spacing)
+CACHE_VERSION = 2  # bump when feature extraction code changes what it computes: features of other code are never reused
 Pool = Callable[[nn.Module, torch.Tensor], torch.Tensor]
 
 
@@ -47,7 +50,7 @@ def collate_views(batch: List[Tuple[torch.Tensor, int, int]]) -> Tuple[torch.Ten
     Items hold (K,3,T,S,S) or, with several crops, (K,C,3,T,S,S); an undecodable item's
     placeholder (index -1) takes a good item's shape so the batch still stacks.
     """
-    views = [clips.reshape(-1, *clips.shape[-4:]) for clips, _, _ in batch]
+    views = [clips if clips.dim() == 5 else rearrange(clips, "k c ... -> (k c) ...") for clips, _, _ in batch]
     good = next((v for v, (_, _, index) in zip(views, batch) if index >= 0), views[0])
     views = [v if index >= 0 else torch.zeros_like(good) for v, (_, _, index) in zip(views, batch)]
     return torch.stack(views), torch.tensor([b[1] for b in batch]), torch.tensor([b[2] for b in batch])
@@ -81,7 +84,8 @@ def extract_features(
     for clips, label, index in tqdm(eval_loader(dataset, batch_size, num_workers), desc=desc, dynamic_ncols=True, leave=False):
         ok = index >= 0
         if ok.any():
-            views = pool(backbone, clips[ok].flatten(0, 1).to(device)).float().cpu().unflatten(0, (int(ok.sum()), clips.shape[1]))
+            flat = rearrange(clips[ok], "b v c t h w -> (b v) c t h w").to(device)
+            views = rearrange(pool(backbone, flat).float().cpu(), "(b v) d -> b v d", v=clips.shape[1])
             goods.append(views if per_view else views.mean(dim=1))
         labels.append(label)
         valid.append(ok)
@@ -97,18 +101,18 @@ def extract_features(
     return VideoFeatures(feats, torch.cat(labels), ok)
 
 
-def checkpoint_identity(name: str, cfg: DictConfig) -> Dict[str, Any]:
+def checkpoint_identity(name: str, backbone: str, seed: int) -> Dict[str, Any]:
     """What identifies a checkpoint's weights: the file (path, size, mtime) or the seeded random init."""
     if name == "random":
-        return {"checkpoint": "random", "seed": cfg.seed, "backbone": cfg.model.backbone}
+        return {"checkpoint": "random", "seed": seed, "backbone": backbone}
     path = Path(name).resolve()
     stat = path.stat()
-    return {"checkpoint": str(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "backbone": cfg.model.backbone}
+    return {"checkpoint": str(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "backbone": backbone}
 
 
-def data_identity(cfg: DictConfig, index: VideoIndex) -> Dict[str, Any]:
+def data_identity(data_cfg, index: VideoIndex) -> Dict[str, Any]:
     """The data config keys that change which frames are read, and a hash of the video list."""
-    data = cfg.data
+    data = data_cfg
     videos = hashlib.sha256("\n".join(f"{r.path}\t{r.label}" for r in index.records).encode()).hexdigest()
     return {
         "format": data.format,
@@ -116,15 +120,15 @@ def data_identity(cfg: DictConfig, index: VideoIndex) -> Dict[str, Any]:
         "split_dir": str(Path(data.split_dir).resolve()),
         "split": data.split,
         "decoder": data.decoder,
-        "demo": OmegaConf.to_container(data.demo) if data.format == "demo" else None,
+        "demo": OmegaConf.to_container(data.demo) if data.format == DataFormat.demo else None,
         "videos": videos,
     }
 
 
-def clean_protocol(cfg: DictConfig, per_view: bool = False) -> Dict[str, Any]:
+def clean_protocol(data_cfg, eval_cfg, normalization: Normalization, per_view: bool = False) -> Dict[str, Any]:
     """What the eval transform and pooling make of a video (build_eval_dataset + global average pool)."""
-    data, ev = cfg.data, cfg.eval
-    mean, std = clip_normalization(cfg)
+    data, ev = data_cfg, eval_cfg
+    mean, std = map(list, normalization)
     return {
         "name": "views" if per_view else "clean", "frames": data.frames, "stride": data.stride, "clip_duration": data.clip_duration, "clips": data.eval_clips,
         "short_side": data.eval_short_side, "crop_size": ev.crop_size or data.size, "num_crops": ev.num_crops, "pool": "gap",
@@ -133,23 +137,24 @@ def clean_protocol(cfg: DictConfig, per_view: bool = False) -> Dict[str, Any]:
 
 
 class FeatureCache:
-    """Features of one checkpoint under `directory`, one file per hash of (checkpoint, protocol, data, subset)."""
+    """Features of one checkpoint under `directory`, one file per hash of (checkpoint, protocol, data, subset).
 
-    def __init__(self, directory: str | Path, name: str, cfg: DictConfig) -> None:
+    `name` is the checkpoint entry (a path or "random"), `backbone` its registry name, `seed` the
+    seed a random init is drawn with."""
+
+    def __init__(self, directory: str | Path, name: str, backbone: str, seed: int) -> None:
         self.directory = Path(directory)
         self.label = "random" if name == "random" else Path(name).stem
-        self.checkpoint = checkpoint_identity(name, cfg)
+        self.checkpoint = checkpoint_identity(name, backbone, seed)
 
-    def path(self, subset: str, protocol: Dict[str, Any], cfg: DictConfig, index: VideoIndex) -> Path:
-        key = {"version": CACHE_VERSION, "checkpoint": self.checkpoint, "protocol": protocol, "data": data_identity(cfg, index), "subset": subset}
+    def path(self, subset: str, protocol: Dict[str, Any], data_cfg, index: VideoIndex) -> Path:
+        key = {"version": CACHE_VERSION, "checkpoint": self.checkpoint, "protocol": protocol, "data": data_identity(data_cfg, index), "subset": subset}
         digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
         return self.directory / f"{self.label}-{protocol['name']}-{subset}-{digest}.pt"
 
-    def get(
-        self, subset: str, protocol: Dict[str, Any], cfg: DictConfig, index: VideoIndex, compute: Callable[[], VideoFeatures]
-    ) -> VideoFeatures:
+    def get(self, subset: str, protocol: Dict[str, Any], data_cfg, index: VideoIndex, compute: Callable[[], VideoFeatures]) -> VideoFeatures:
         """The cached features, or `compute()`'s, saved atomically for next time."""
-        path = self.path(subset, protocol, cfg, index)
+        path = self.path(subset, protocol, data_cfg, index)
         if path.is_file():
             log.info("features from cache: %s", path)
             return VideoFeatures(**torch.load(path, map_location="cpu", weights_only=True))
@@ -161,14 +166,29 @@ class FeatureCache:
         return features
 
 
+class EvalContext(NamedTuple):
+    """Where an evaluation runs and writes, besides its config sections.
+
+    run_dir: this checkpoint's (and split's) directory for logs and pictures; device: where the
+    backbone runs; bad_video_log: the run's bad_videos.txt; cache: features of this checkpoint
+    kept on disk (None: computed every time)."""
+
+    run_dir: Path
+    device: torch.device
+    bad_video_log: Path
+    cache: Optional[FeatureCache] = None
+
+
 def eval_features(
-    backbone: nn.Module, cfg: DictConfig, subset: str, device: torch.device, cache: Optional[FeatureCache] = None, per_view: bool = False
+    backbone: nn.Module, data_cfg, eval_cfg, subset: str, *, normalization: Normalization, ctx: EvalContext, per_view: bool = False
 ) -> Tuple[VideoFeatures, VideoIndex]:
     """Global-average-pooled features of `subset` under the eval transform (data.eval_clips x eval.num_crops views)."""
-    index = read_index(cfg.data, subset)
-    dataset = build_eval_dataset(cfg, index)
+    index = read_index(data_cfg, subset)
+    dataset = build_eval_dataset(data_cfg, eval_cfg, index, normalization=normalization, bad_video_log=ctx.bad_video_log)
 
     def compute() -> VideoFeatures:
-        return extract_features(backbone, dataset, cfg.eval.batch_size, cfg.data.num_workers, device, f"{subset} features", per_view=per_view)
+        return extract_features(backbone, dataset, eval_cfg.batch_size, data_cfg.num_workers, ctx.device, f"{subset} features", per_view=per_view)
 
-    return (cache.get(subset, clean_protocol(cfg, per_view), cfg, index, compute) if cache else compute()), index
+    if ctx.cache is None:
+        return compute(), index
+    return ctx.cache.get(subset, clean_protocol(data_cfg, eval_cfg, normalization, per_view), data_cfg, index, compute), index

@@ -8,13 +8,13 @@ from typing import Dict
 
 import torch
 import torch.nn.functional as F
-from omegaconf import DictConfig
 from torch import nn
 
 from videosce.data.builders import build_eval_dataset
 from videosce.data.datasets import VideoIndex, read_index
+from videosce.data.transforms import Normalization
 
-from .features import VideoFeatures, extract_features
+from .features import EvalContext, VideoFeatures, extract_features
 from .metrics import topk_accuracy
 
 
@@ -45,17 +45,17 @@ def evenly_spaced(index: VideoIndex, count: int) -> VideoIndex:
     return VideoIndex([index.records[i] for i in picks], index.classes)
 
 
-def knn_monitor(backbone: nn.Module, cfg: DictConfig, device: torch.device) -> Dict[str, float]:
+def knn_monitor(backbone: nn.Module, data_cfg, eval_cfg, *, normalization: Normalization, ctx: EvalContext) -> Dict[str, float]:
     """{"knn_top1": percent}: test videos classified by kNN (k = eval.knn_k[0]) against train videos.
 
-    Uses `eval.knn_monitor_videos` evenly spaced videos of each split of `cfg.data`, the eval
+    Uses `eval.knn_monitor_videos` evenly spaced videos of each split of `data_cfg`, the eval
     transform and global average pooling, so it can run every few pretraining epochs; the
     backbone's train/eval mode is restored.
     """
     feats = {}
     for subset in ("train", "test"):
-        index = evenly_spaced(read_index(cfg.data, subset), cfg.eval.knn_monitor_videos)
-        dataset = build_eval_dataset(cfg, index)
-        feats[subset] = extract_features(backbone, dataset, cfg.eval.batch_size, cfg.data.num_workers, device, f"kNN monitor {subset}")
+        index = evenly_spaced(read_index(data_cfg, subset), eval_cfg.knn_monitor_videos)
+        dataset = build_eval_dataset(data_cfg, eval_cfg, index, normalization=normalization, bad_video_log=ctx.bad_video_log)
+        feats[subset] = extract_features(backbone, dataset, eval_cfg.batch_size, data_cfg.num_workers, ctx.device, f"kNN monitor {subset}")
         classes = len(index.classes)
-    return {"knn_top1": knn_top1(feats["test"], feats["train"], classes, cfg.eval.knn_k[0], cfg.eval.knn_temperature)}
+    return {"knn_top1": knn_top1(feats["test"], feats["train"], classes, eval_cfg.knn_k[0], eval_cfg.knn_temperature)}

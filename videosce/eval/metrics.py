@@ -5,6 +5,7 @@ import math
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence
 
 import torch
+from einops import rearrange, repeat
 
 
 def topk_accuracy(scores: torch.Tensor, labels: torch.Tensor, ks: Sequence[int] = (1, 5), valid: Optional[torch.Tensor] = None) -> Dict[int, float]:
@@ -17,7 +18,7 @@ def topk_accuracy(scores: torch.Tensor, labels: torch.Tensor, ks: Sequence[int] 
 
 
 class ClassificationReport(NamedTuple):
-    metrics: Dict[str, float]  # top1/top5 (video level), clip_top1/clip_top5, mean_class_acc
+    metrics: Dict[str, float]  # top1/top5 (video level), clip_top1/clip_top5, mean_class_acc; no top-5 with <= 5 classes
     per_class: List[Optional[float]]  # video-level accuracy of each class (None: no test video)
     confusion: torch.Tensor  # (C,C) counts, rows = true class, columns = prediction; decodable videos only
 
@@ -26,11 +27,13 @@ def classification_report(view_scores: torch.Tensor, labels: torch.Tensor, valid
     """Metrics from per-view class probabilities (N,V,C): a video's score is the mean over its views.
 
     Clip level treats every view (clip x crop) as a sample; an undecodable video (valid=False)
-    counts as wrong everywhere and stays out of the confusion matrix.
+    counts as wrong everywhere and stays out of the confusion matrix. With 5 classes or fewer,
+    top-5 is left out: every decodable video would score.
     """
     v, c = view_scores.shape[1:]
-    video = topk_accuracy(view_scores.mean(dim=1), labels, (1, 5), valid)
-    clip = topk_accuracy(view_scores.flatten(0, 1), labels.repeat_interleave(v), (1, 5), valid.repeat_interleave(v))
+    ks = (1, 5) if c > 5 else (1,)
+    video = topk_accuracy(view_scores.mean(dim=1), labels, ks, valid)
+    clip = topk_accuracy(rearrange(view_scores, "n v c -> (n v) c"), repeat(labels, "n -> (n v)", v=v), ks, repeat(valid, "n -> (n v)", v=v))
     pred = view_scores.mean(dim=1).argmax(dim=1)
     correct = (pred == labels) & valid
     per_class = [100.0 * correct[labels == k].float().mean().item() if (labels == k).any() else None for k in range(c)]
@@ -38,7 +41,7 @@ def classification_report(view_scores: torch.Tensor, labels: torch.Tensor, valid
     confusion.index_put_((labels[valid], pred[valid]), torch.ones(int(valid.sum()), dtype=torch.long), accumulate=True)
     seen = [a for a in per_class if a is not None]
     metrics = {
-        "top1": video[1], "top5": video[5], "clip_top1": clip[1], "clip_top5": clip[5],
+        **{f"top{k}": video[k] for k in ks}, **{f"clip_top{k}": clip[k] for k in ks},
         "mean_class_acc": sum(seen) / len(seen),
     }
     return ClassificationReport(metrics, per_class, confusion)

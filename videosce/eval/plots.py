@@ -15,6 +15,7 @@ import torch
 from matplotlib.figure import Figure
 
 CURVES = ("loss", "lr", "acc", "knn_top1", "test_top1")  # plotted when the CSV has the column
+MARKED_POINTS = 100  # curves with at most this many points get a marker on each
 
 
 def read_csv_columns(path: str | Path) -> Dict[str, List[float]]:
@@ -25,18 +26,22 @@ def read_csv_columns(path: str | Path) -> Dict[str, List[float]]:
 
 
 def plot_training_curves(csv_path: str | Path, out_path: str | Path) -> Path:
-    """One panel per logged curve (loss, lr, accuracy) against the step."""
+    """One panel per logged curve (loss, lr, accuracy) against the step, titled with the run (the
+    CSV's folder) and the stream; every logged point is marked, so a short run with one or a few
+    rows shows its points instead of empty axes."""
+    csv_path = Path(csv_path)
     data = read_csv_columns(csv_path)
     names = [c for c in CURVES if c in data]
     if "step" not in data or not names:
         raise ValueError(f"{csv_path}: needs a 'step' column and one of {', '.join(CURVES)}")
     fig = Figure(figsize=(4 * len(names), 3.2), constrained_layout=True)
+    marker = "o" if len(data["step"]) <= MARKED_POINTS else None
     for ax, name in zip(fig.subplots(1, len(names), squeeze=False)[0], names):
-        ax.plot(data["step"], data[name])
+        ax.plot(data["step"], data[name], marker=marker, markersize=4)
         ax.set_xlabel("step")
         ax.set_title(name)
         ax.grid(alpha=0.3)
-    fig.suptitle(Path(csv_path).name)
+    fig.suptitle(f"{csv_path.parent.resolve().name}: {csv_path.stem} ({len(data['step'])} logged steps)")
     fig.savefig(out_path, dpi=100)
     return Path(out_path)
 

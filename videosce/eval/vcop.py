@@ -16,14 +16,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import torchvision.transforms.v2.functional as TF
+from einops import rearrange
 from torch import nn
 
+from videosce.config.rules import VCOP_SPLIT as SPLIT
 from videosce.data.datasets import VideoClipDataset, VideoRecord
 from videosce.data.decoders import decode_frames
 from videosce.data.samplers import clip_indices
 from videosce.data.transforms import resize_frames, to_float_frames
 
-SPLIT = 1
 CLIPS = 10
 FRAMES = 16
 RESIZE = (128, 171)
@@ -58,7 +59,7 @@ class VcopClipTransform:
         top, left = int(round((RESIZE[0] - CROP) / 2)), int(round((RESIZE[1] - CROP) / 2))
         x = resize_frames(to_float_frames(clip), RESIZE)[..., top : top + CROP, left : left + CROP]
         x = TF.normalize(x.clamp(0, 1).mul_(255).round_().div_(255), self.mean, self.std)
-        return x.permute(1, 0, 2, 3).contiguous()
+        return rearrange(x, "t c h w -> c t h w").contiguous()
 
 
 class VcopDataset(VideoClipDataset):
@@ -82,4 +83,4 @@ class VcopDataset(VideoClipDataset):
 
 def vcop_pool(backbone: nn.Module, clips: torch.Tensor) -> torch.Tensor:
     """Last feature map max-pooled with kernel (1,2,2), flattened: (B, C*T'*(H'/2)*(W'/2))."""
-    return F.max_pool3d(backbone.forward_features(clips), kernel_size=POOL).flatten(1)
+    return rearrange(F.max_pool3d(backbone.forward_features(clips), kernel_size=POOL), "b c t h w -> b (c t h w)")

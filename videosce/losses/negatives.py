@@ -11,7 +11,7 @@ from typing import NamedTuple, Optional
 import torch
 import torch.nn.functional as F
 
-DECAY_MODES = ("similarity", "weight")
+from videosce.choices import DecayMode
 
 
 class Negatives(NamedTuple):
@@ -29,7 +29,7 @@ class Negatives(NamedTuple):
     synthetic: Optional[torch.Tensor] = None
 
 
-def temporal_decay(logits: torch.Tensor, ages: torch.Tensor, t: float, mode: str = "similarity") -> torch.Tensor:
+def temporal_decay(logits: torch.Tensor, ages: torch.Tensor, t: float, mode: str = DecayMode.similarity) -> torch.Tensor:
     """Down-weight old queue keys (VideoMoCo): logits (B,M) of the negatives, ages (M,) in steps.
 
     "similarity": logit * t^age (the authors' code multiplies each key by t^age before q . u);
@@ -37,11 +37,11 @@ def temporal_decay(logits: torch.Tensor, ages: torch.Tensor, t: float, mode: str
     Old keys were made by an older target encoder, so they count less than fresh ones.
     """
     ages = ages.to(logits.dtype)
-    if mode == "similarity":
+    if mode == DecayMode.similarity:
         return logits * torch.exp(ages * math.log(t))
-    if mode == "weight":
+    if mode == DecayMode.weight:
         return logits + ages * math.log(t)
-    raise ValueError(f"temporal decay mode must be one of {DECAY_MODES}, got {mode!r}")
+    raise ValueError(f"temporal decay mode must be one of {', '.join(DecayMode.values())}, got {mode!r}")
 
 
 def mix_negatives(

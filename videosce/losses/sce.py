@@ -36,11 +36,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from videosce.choices import DecayMode
+
 from .negatives import Negatives, hard_negative_loss, temporal_decay
 
 
 def sce_logits(
-    q: torch.Tensor, k: torch.Tensor, negatives: Negatives, temp: float, temp_m: float, decay: float = 1.0, decay_mode: str = "similarity"
+    q: torch.Tensor, k: torch.Tensor, negatives: Negatives, temp: float, temp_m: float, decay: float = 1.0, decay_mode: str = DecayMode.similarity
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Online logits (B, 1+M+S), positive first, and target logits (B, M+S); excluded entries are -inf.
 
@@ -72,7 +74,7 @@ def sce_loss(
     temp_m: float = 0.05,
     coeff: float = 0.5,
     decay: float = 1.0,
-    decay_mode: str = "similarity",
+    decay_mode: str = DecayMode.similarity,
     beta: float = 0.0,
     tau_plus: float = 0.0,
 ) -> torch.Tensor:
@@ -98,7 +100,7 @@ class SCELoss(nn.Module):
     """`sce_loss` with its fixed options; coeff and temp_m are arguments of each call, since SCE's
     warm-ups move them during training (videosce/schedules.py `SCESchedule`)."""
 
-    def __init__(self, temp: float = 0.1, decay: float = 1.0, decay_mode: str = "similarity", beta: float = 0.0, tau_plus: float = 0.0) -> None:
+    def __init__(self, temp: float = 0.1, decay: float = 1.0, decay_mode: str = DecayMode.similarity, beta: float = 0.0, tau_plus: float = 0.0) -> None:
         super().__init__()
         self.temp, self.decay, self.decay_mode, self.beta, self.tau_plus = temp, decay, decay_mode, beta, tau_plus
 

@@ -5,7 +5,6 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Union
 
 import torch
-from torch import nn
 
 from videosce.engine.checkpoint import load_checkpoint
 
@@ -16,23 +15,19 @@ def create_backbone(name: str, **kwargs: Any) -> VideoBackbone:
     return BACKBONES.create(name, **kwargs)
 
 
-def build_backbone(
-    name: str, *, channels_last: bool = False, compile: bool = False, sync_bn: bool = False, **kwargs: Any
-) -> VideoBackbone:
-    """`create_backbone` plus the run-time options a training run picks.
+def build_backbone(name: str, *, channels_last: bool = False, compile: bool = False, **kwargs: Any) -> VideoBackbone:
+    """`create_backbone` plus the run-time options a training run picks (model.channels_last, model.compile).
 
-    sync_bn: every BatchNorm becomes SyncBatchNorm (batch statistics over all ranks; in one
-      process it computes plain BatchNorm). Same parameters and state_dict keys.
-    channels_last: parameters in the channels_last_3d (NDHWC) memory format; feed clips in that
-      format too (`x.contiguous(memory_format=torch.channels_last_3d)`) to avoid conversions.
+    channels_last: parameters in the channels_last_3d (NDHWC) memory format, and `forward` converts
+      its input clips to it, so the convolutions run without layout conversions.
     compile: `torch.compile` in place, so the type, attributes and state_dict keys stay;
       `forward` is compiled, `forward_features` runs eagerly.
+    SyncBatchNorm is the Trainer's (trainer.sync_bn): it converts the model it trains, when distributed.
     """
     backbone = create_backbone(name, **kwargs)
-    if sync_bn:
-        backbone = nn.SyncBatchNorm.convert_sync_batchnorm(backbone)
     if channels_last:
         backbone = backbone.to(memory_format=torch.channels_last_3d)
+        backbone.memory_format = torch.channels_last_3d
     if compile:
         backbone.compile()
     return backbone
@@ -48,10 +43,10 @@ def backbone_info(name: str) -> Dict[str, Any]:
 
 
 def backbone_state_dict(source: Union[str, Path, Mapping[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
-    """Backbone weights from a videosce checkpoint (pretrain or finetune), a pytorchvideo/PySlowFast
-    checkpoint (`model_state`) or a plain state_dict."""
+    """Backbone weights from a videosce checkpoint (a run's full state `model`, or its exported
+    backbone `state_dict`), a pytorchvideo/PySlowFast checkpoint (`model_state`) or a plain state_dict."""
     state = load_checkpoint(source) if isinstance(source, (str, Path)) else source
-    for key in ("model", "model_state"):
+    for key in ("model", "state_dict", "model_state"):
         if key in state and isinstance(state[key], Mapping):
             state = state[key]
     prefix = "backbone."

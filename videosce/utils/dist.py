@@ -7,6 +7,8 @@ import subprocess
 import torch
 import torch.distributed as dist
 
+from videosce.errors import ConfigError
+
 
 def is_distributed() -> bool:
     return dist.is_available() and dist.is_initialized()
@@ -56,6 +58,31 @@ def init_from_env(device: torch.device) -> bool:
     backend = "nccl" if device.type == "cuda" else "gloo"
     dist.init_process_group(backend=backend)
     return True
+
+
+def resolve_device(name: str) -> torch.device:
+    """`trainer.device`: auto (CUDA when available, else CPU), cpu, mps, cuda or cuda:<index>."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"trainer.device={name} but no CUDA GPU is available; use trainer.device=cpu")
+    return device
+
+
+def setup(device_name: str) -> torch.device:
+    """Join the process group torchrun/SLURM describe (if any) and return this process's device.
+
+    Each job calls it first, before it reads a dataset index or writes anything, so that every
+    rank knows its rank from then on (rank 0 alone generates demo data, writes logs and checkpoints).
+    With `auto` on CUDA, each rank takes the GPU of its local rank.
+    """
+    device = resolve_device(device_name)
+    init_from_env(device)
+    if device.type == "cuda" and device_name == "auto":
+        device = torch.device("cuda", get_local_rank())
+        torch.cuda.set_device(device)
+    return device
 
 
 @torch.no_grad()

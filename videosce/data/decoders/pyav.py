@@ -38,8 +38,8 @@ from videosce.data.decoders.base import (
 )
 
 # A seek flushes the decoder and restarts at an I-frame: together they cost about as much as
-# decoding the few frames it would skip, so a clip that crosses a keyframe is decoded straight
-# through (the stop note of 2026-11-25 holds the side-by-side measurement).
+# decoding the few frames it would skip: a wanted frame whose keyframe lies at most this many
+# frames after the last wanted frame is reached by decoding on, not by a seek.
 SEEK_MIN_SKIP = 8
 # A video is truncated when its frames end this much before the length its container states:
 # beyond one frame of rounding (a last frame's duration, an edit list) and well within what a cut file loses.

@@ -69,6 +69,7 @@ class VideoBackbone(nn.Module):
 
     num_features: int
     reference_head_keys: Tuple[str, ...] = ()
+    memory_format: torch.memory_format = torch.contiguous_format  # of the input clips `forward` passes on (build_backbone)
 
     def stages(self) -> Sequence[Tuple[str, nn.Module]]:
         """The trunk as (name, module) steps; running them in order is `forward_features`."""
@@ -114,7 +115,7 @@ class VideoBackbone(nn.Module):
             self.train(training)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_features(x).mean(dim=(2, 3, 4))
+        return self.forward_features(x.contiguous(memory_format=self.memory_format)).mean(dim=(2, 3, 4))
 
 
 RESNET_STAGES = ("stem", "res2", "res3", "res4", "res5")

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Sequence, Tuple
 
+import torch
 from omegaconf import DictConfig
 
-from videosce.config import load_config
-from videosce.data.builders import build_train_dataset
+from videosce.config import config_dict, load_config
+from videosce.data.builders import BAD_VIDEO_LOG, build_train_dataset, clip_normalization, train_loader_options
 from videosce.data.datasets import VideoIndex, VideoRecord
+from videosce.engine.trainer import Trainer
 from videosce.methods import build_method
-
-from .trainer import Trainer
 
 MODELS: Dict[str, List[str]] = {  # the SCE recipes' clips (docs/recipes.md)
     "R(2+1)D-18 16x112": ["model.backbone=r2plus1d_18", "data.frames=16", "data.stride=2", "data.size=112", "trainer.batch_size=64"],
@@ -58,29 +58,32 @@ def row_config(model: str, pipeline: str, output_dir: Path, extra: Sequence[str]
                               *MODELS[model], *PIPELINES[pipeline], *extra])
 
 
-def measure(cfg: DictConfig, videos: Sequence[Path], warmup: int, steps: int) -> Throughput:
-    """One epoch of `warmup + steps` training steps on `videos` (cycled); the last `steps` timed."""
-    batch = cfg.trainer.batch_size
+def measure(cfg: DictConfig, videos: Sequence[Path], warmup: int, steps: int, device: torch.device) -> Throughput:
+    """One epoch of `warmup + steps` training steps on `videos` (cycled) on `device`; the last `steps` timed."""
+    data, batch, output_dir = cfg.data, cfg.trainer.batch_size, Path(cfg.output_dir)
     count = batch * (warmup + steps)
     records = [VideoRecord(videos[i % len(videos)], 0) for i in range(count)]
-    dataset = build_train_dataset(cfg, VideoIndex(records, ["generated"]), num_clips=2)
+    dataset = build_train_dataset(data, VideoIndex(records, ["generated"]), num_clips=2, normalization=clip_normalization(data, cfg.model.backbone),
+                                  seed=cfg.seed, bad_video_log=output_dir / BAD_VIDEO_LOG)
     model = build_method(cfg.model, cfg.method, seed=cfg.seed)
-    Trainer(cfg).fit(model, dataset)
-    with (Path(cfg.output_dir) / "train.csv").open() as handle:
+    trainer = Trainer(cfg.trainer, cfg.optim, device=device, output_dir=output_dir, seed=cfg.seed,
+                      loader_options=train_loader_options(data, device), run_config=config_dict(cfg))
+    trainer.fit(model, dataset)
+    with (output_dir / "train.csv").open() as handle:
         rows = list(csv.DictReader(handle))[warmup:]
     step = sum(float(r["step_time"]) for r in rows)
     return Throughput(len(rows), 2 * batch * len(rows), step, sum(float(r["data_time"]) for r in rows))
 
 
-def run_table(videos: Dict[str, Sequence[Path]], output_dir: Path, warmup: int, steps: int, extra: Sequence[str] = (),
+def run_table(videos: Dict[str, Sequence[Path]], output_dir: Path, warmup: int, steps: int, device: torch.device, extra: Sequence[str] = (),
               log: Callable[[str], None] = print) -> Dict[Tuple[str, str, str], Throughput]:
-    """Every model x video set x pipeline; prints one table."""
+    """Every model x video set x pipeline on `device`; prints one table."""
     results: Dict[Tuple[str, str, str], Throughput] = {}
     for model in MODELS:
         for name, paths in videos.items():
             for pipeline in PIPELINES:
                 cfg = row_config(model, pipeline, output_dir / f"{len(results):02d}", extra)
-                results[model, name, pipeline] = result = measure(cfg, paths, warmup, steps)
+                results[model, name, pipeline] = result = measure(cfg, paths, warmup, steps, device)
                 log(f"  {model} | {name} | {pipeline}: {result.clips_per_s:.1f} clips/s, busy {result.busy:.0%}")
     log(f"\n| model | videos | pipeline | clips/s | GPU busy % | step ms (mean) | data wait ms (mean) |\n|---|---|---|---|---|---|---|")
     for (model, name, pipeline), r in results.items():
