@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from videosce.config import load_config
+from videosce.data import dali_loader
 from videosce.data.dali_loader import DALIBatchDecoder, DALIClipLoader
 from videosce.data.datasets import VideoIndex, VideoRecord, bad_videos
 from videosce.data.device_augment import ClipBatch, DeviceAugment, collate_deferred
@@ -135,14 +136,21 @@ def test_bad_files_are_logged_and_substituted_without_losing_the_batch(vp9_index
     cfg = dataset_cfg(tmp_path, "data.max_bad_fraction=0.5")
     dataset = train_dataset(cfg, VideoIndex(records, vp9_index.classes), num_clips=2)
     loader = DALIClipLoader(dataset, batch_size=5, device=torch.device("cpu"), num_threads=2)
-    real_decode, runs = loader.decoder.decode, []
+    real_decode, real_input, runs, failing_inputs = loader.decoder.decode, dali_loader.dali_input, [], []
+
+    def dali_input(path, wanted):
+        encoded, rows = real_input(path, wanted)
+        if Path(path) == failing:
+            failing_inputs.append(encoded)
+        return encoded, rows
 
     def decode(encoded, frames, stream=None):
         runs.append(len(encoded))
-        if any(len(e) == failing.stat().st_size and e.tobytes() == failing.read_bytes() for e in encoded):
+        if any(e is f for e in encoded for f in failing_inputs):
             raise RuntimeError("Critical error in pipeline:\nencountered:\n[decoder] simulated failure")
         return real_decode(encoded, frames, stream)
 
+    monkeypatch.setattr(dali_loader, "dali_input", dali_input)
     monkeypatch.setattr(loader.decoder, "decode", decode)
     order = list(range(10))
     batches = list(loader.epoch(order))

@@ -1,10 +1,12 @@
 """Batched, asynchronous DALI training loader (`data.decoder=dali` in training).
 
 One DALI pipeline per rank decodes a whole batch of videos per run: two batched external sources
-feed it the encoded files and, per video, the sorted frames that OUR sampler chose
+feed it the encoded videos and, per video, the sorted frames that OUR sampler chose
 (`VideoClipDataset.plan_clips`: random or time-based clips, clip gap, VCLR segments, local views,
 temporal-difference partners), so every sampler drives it unchanged and the items equal the torch
 loader's (`build_views` turns the decoded frames into views, augmented or left for the device).
+DALI decodes from the first packet it is given, so the prepare threads give it only the packets
+the plan needs (`dali_input`: remuxed from the keyframe before each clip) and shifted indices.
 A producer thread runs ahead of the training step (`prefetch` batches queued; DALI decodes with
 the GIL released), in the order of the sampler the Trainer gives it (DistributedSampler: per-rank
 shards, the same per-epoch shuffle as the torch loader). With a GPU the pipeline runs NVDEC
@@ -34,20 +36,22 @@ from torch.utils.data import Sampler, default_collate
 
 from .datasets import ClipPlan, VideoClipDataset
 from .decoders.base import DecodeError, check_file, import_optional, run_with_deadline
-from .decoders.dali import PIP, check_codec, reason
+from .decoders.dali import PIP, check_codec, dali_input, reason
 from .device_augment import collate_deferred
 
 log = logging.getLogger(__name__)
 
 
 class _Ready(NamedTuple):
-    """A batch slot whose video passed the checks: `candidate` stands in for `index` after `attempt` failures."""
+    """A batch slot whose video passed the checks: `candidate` stands in for `index` after `attempt`
+    failures; `frames`: the plan's wanted frames as indices into `encoded`."""
 
     index: int
     attempt: int
     candidate: int
     plan: ClipPlan
     encoded: np.ndarray
+    frames: List[int]
 
 
 class DALIBatchDecoder:
@@ -171,8 +175,8 @@ class DALIClipLoader:
                 future.cancel()
 
     def _prepare(self, index: int, first_attempt: int = 0) -> _Ready:
-        """Plan `index` (probe, sampler, draws' generator) and read its bytes; unreadable videos are
-        reported and substituted as VideoClipDataset.__getitem__ does."""
+        """Plan `index` (probe, sampler, draws' generator) and cut out the packets the plan needs;
+        unreadable videos are reported and substituted as VideoClipDataset.__getitem__ does."""
         data = self.dataset
         candidate = index if first_attempt == 0 else data.substitute(index, first_attempt - 1)
         for attempt in range(first_attempt, data.max_substitutes + 1):
@@ -180,7 +184,8 @@ class DALIClipLoader:
                 path = check_file(data.records[candidate].path)
                 check_codec(path, self.decoder.operator_device)
                 plan = data.plan_clips(candidate)
-                return _Ready(index, attempt, candidate, plan, np.fromfile(path, dtype=np.uint8))
+                encoded, rows = dali_input(path, plan.wanted)
+                return _Ready(index, attempt, candidate, plan, encoded, [rows[i] for i in plan.wanted])
             except DecodeError as error:
                 data.report_bad(candidate, error)
                 candidate = data.substitute(index, attempt)
@@ -192,7 +197,7 @@ class DALIClipLoader:
         timeout = (self.dataset.timeout_s or 0) * len(slots)
         where = Path(self.dataset.records[slots[0].candidate].path) if len(slots) == 1 else Path(f"a batch of {len(slots)} videos")
         try:
-            return run_with_deadline(where, timeout, "DALI decode", lambda: self.decoder.decode([s.encoded for s in slots], [s.plan.wanted for s in slots], stream))
+            return run_with_deadline(where, timeout, "DALI decode", lambda: self.decoder.decode([s.encoded for s in slots], [s.frames for s in slots], stream))
         except DecodeError:
             self.decoder.abandon()
             raise

@@ -14,6 +14,7 @@ synthetic open-GOP, B-frame, VFR, MPEG-TS, AVI, HEVC, MPEG-4, VP8/9 and edit-lis
 """
 from __future__ import annotations
 
+import io
 import os
 import threading
 from contextlib import contextmanager
@@ -279,16 +280,19 @@ class _Overshoot(Exception):
     """A seek landed after the keyframe it aimed at."""
 
 
-def _plan(index: StreamIndex, wanted: List[int]) -> List[Tuple[int, List[int]]]:
-    """Group sorted frame indices into (keyframe position, frames) segments, one seek each.
+def _plan(index: StreamIndex, wanted: List[int], min_skip: Optional[int] = None) -> List[Tuple[int, List[int]]]:
+    """Group sorted frame indices into (keyframe position, frames) segments, one seek each: a new
+    segment when its keyframe lies more than `min_skip` (default SEEK_MIN_SKIP) frames after the
+    previous segment's last frame.
 
     Keyframe position -1 (frames before the first keyframe) means: decode from the file's start.
     """
+    min_skip = SEEK_MIN_SKIP if min_skip is None else min_skip
     segments: List[Tuple[int, List[int]]] = []
     for frame in wanted:
         k = int(np.searchsorted(index.keyframes, frame, side="right")) - 1
         key = int(index.keyframes[k]) if k >= 0 else 0
-        if segments and key - segments[-1][1][-1] <= SEEK_MIN_SKIP:
+        if segments and key - segments[-1][1][-1] <= min_skip:
             segments[-1][1].append(frame)
         else:
             segments.append((k, [frame]))
@@ -384,6 +388,88 @@ def _decode_sequential(path: Path, wanted: List[int]) -> Dict[int, np.ndarray]:
     if len(out) < len(targets):
         raise DecodeError(path, past_end(min(targets - out.keys()), decoded, " could be decoded"))
     return out
+
+
+class Remuxed(NamedTuple):
+    """An in-memory container holding only the packets some frames need, and where those frames are in it."""
+
+    data: np.ndarray  # the container's bytes
+    rows: Dict[int, int]  # frame index in the source -> frame index in `data`
+
+
+def remux_segments(path: PathLike, wanted: List[int], container_format: str = "matroska") -> Optional[Remuxed]:
+    """Copy, without re-encoding, the packets that decode the sorted frames `wanted` into an
+    in-memory container, for a decoder that cannot seek (DALI's decodes every frame from the first
+    one it is given): per segment of `_plan` (a new one wherever a keyframe starts after the last
+    wanted frame) the packets from the keyframe at or before its first frame through its last frame,
+    segments back to back on the source's timeline, shifted to follow one another.
+
+    None when the pts map cannot vouch for the frames' positions (no unique timestamps, AVI with
+    B-frames, open GOPs, edit lists, frames before the first keyframe, a seek that misses its
+    keyframe) or the muxer refuses the stream: the caller then decodes the whole file.
+    """
+    path = check_file(path)
+    index = stream_index(path)
+    if not wanted or not index.seekable or index.leading_pictures or index.discarded:
+        return None
+    plan = _plan(index, wanted, min_skip=0)
+    if plan[0][0] < 0:
+        return None
+    buffer, rows, count = io.BytesIO(), {}, 0
+    try:
+        with _open_video(path) as (container, stream), av.open(buffer, "w", format=container_format) as output:
+            target = output.add_stream_from_template(stream)
+            next_pts: Optional[int] = None
+            last_dts: Optional[int] = None
+            for k, frames in plan:
+                segment = _segment_packets(container, stream, index, k, frames[-1])
+                if segment is None:
+                    return None
+                packets, positions = segment
+                shift = 0 if next_pts is None else next_pts - packets[0].pts
+                if last_dts is not None and packets[0].dts is not None:
+                    shift = max(shift, last_dts + 1 - packets[0].dts)
+                for packet in packets:
+                    packet.pts += shift
+                    if packet.dts is not None:
+                        packet.dts = last_dts = packet.dts + shift
+                    packet.stream = target
+                    output.mux(packet)
+                end = max(positions)
+                step = int(index.pts[end + 1] - index.pts[end]) if end + 1 < index.num_frames else 1
+                next_pts = int(index.pts[end]) + shift + step
+                order = {position: count + row for row, position in enumerate(sorted(positions))}
+                rows.update((frame, order[frame]) for frame in frames)
+                count += len(positions)
+    except (av.error.FFmpegError, ValueError):
+        return None
+    return Remuxed(np.frombuffer(buffer.getvalue(), dtype=np.uint8), rows)
+
+
+def _segment_packets(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, index: StreamIndex, k: int, last: int,
+) -> Optional[Tuple[List[av.Packet], List[int]]]:
+    """The packets, in decode order, from keyframe `k` until every frame up to `last` is among them,
+    and their frames' presentation indices; None when the seek misses the keyframe or a packet has no known pts."""
+    start = int(index.keyframes[k])
+    container.seek(index.seek_target(k), backward=True, any_frame=False, stream=stream)
+    packets: List[av.Packet] = []
+    positions: List[int] = []
+    missing = set(range(start, last + 1))
+    for packet in container.demux(stream):
+        if not packet.size:
+            continue
+        i = index.position.get(packet.pts, -1) if packet.pts is not None else -1
+        if not packets and 0 <= i < start:
+            continue  # a seek that landed earlier
+        if i < start or (not packets and i != start):
+            return None
+        packets.append(packet)
+        positions.append(i)
+        missing.discard(i)
+        if not missing:
+            return packets, positions
+    return None
 
 
 @register_decoder("pyav", module="av", pip="av")
