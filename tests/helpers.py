@@ -2,7 +2,10 @@
 import importlib.util
 from pathlib import Path
 
+import av
+import numpy as np
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,3 +84,22 @@ def eval_context(cfg, cache=None, run_dir=None):
     from videosce.eval import EvalContext
 
     return EvalContext(Path(run_dir or cfg.output_dir), torch.device("cpu"), bad_log(cfg), cache)
+
+
+def write_vp9(path: Path, num_frames: int, height: int, width: int, seed: int) -> Path:
+    """A smooth random texture (random colours 6 pixels apart, interpolated: colour conversions agree
+    on it) moving one pixel per frame (no two frames alike), VP9 with a keyframe every 8 frames
+    (what DALI decodes on a CPU)."""
+    rng = np.random.default_rng(seed)
+    grid = (1, 1, height // 6 + 2, (width + num_frames) // 6 + 2)
+    coarse = torch.from_numpy(rng.uniform(16, 235, grid) + rng.uniform(-20, 20, (1, 3) + grid[2:]))
+    smooth = torch.nn.functional.interpolate(coarse, size=(height, width + num_frames), mode="bilinear", align_corners=True)
+    texture = smooth[0].permute(1, 2, 0).round().to(torch.uint8).numpy()
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libvpx-vp9", rate=25, options={"g": "8", "crf": "20", "deadline": "realtime", "cpu-used": "8"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(num_frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(texture[:, i : i + width]), format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path

@@ -21,23 +21,9 @@ from videosce.data.dali_loader import DALIBatchDecoder, DALIClipLoader
 from videosce.data.datasets import VideoIndex, VideoRecord, bad_videos
 from videosce.data.device_augment import ClipBatch, DeviceAugment, collate_deferred
 
-from helpers import require, train_dataset
+from helpers import require, train_dataset, write_vp9
 
 SIZES = [(40, 56), (48, 64)]  # two frame sizes, so device-mode batches are padded
-
-
-def write_vp9(path: Path, num_frames: int, height: int, width: int, seed: int) -> Path:
-    """A moving random texture, VP9 with a keyframe every 8 frames (what DALI decodes on a CPU)."""
-    rng = np.random.default_rng(seed)
-    texture = rng.integers(0, 256, (height, width * 2, 3), dtype=np.uint8)
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libvpx-vp9", rate=25, options={"g": "8", "crf": "20", "deadline": "realtime", "cpu-used": "8"})
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        for i in range(num_frames):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(texture[:, i : i + width]), format="rgb24")
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ real videos of ../shared/videos), keyframe seeking, probing, bad files and timeo
 from __future__ import annotations
 
 import importlib.util
+import io
 import threading
 import time
 from fractions import Fraction
@@ -27,9 +28,10 @@ from videosce.data.decoders import (
     probe_video,
     register_decoder,
 )
-from videosce.data.decoders.pyav import _plan, stream_index
+from videosce.data.decoders.dali import dali_input
+from videosce.data.decoders.pyav import _plan, remux_segments, stream_index
 
-from helpers import require
+from helpers import require, write_vp9
 
 SHARED_VIDEOS = (Path(__file__).resolve().parents[1] / ".." / "shared" / "videos").resolve()
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm"}
@@ -301,6 +303,62 @@ def test_plan_groups_frames_into_seek_segments(tmp_path: Path, monkeypatch: pyte
     assert _plan(index, wanted) == [(0, [1, 2, 7, 9, 10]), (2, [17]), (3, [25, 26]), (4, [39])]
     monkeypatch.setattr(pyav_backend, "SEEK_MIN_SKIP", 6)
     assert _plan(index, wanted) == [(0, [1, 2, 7, 9, 10, 17]), (3, [25, 26, 39])]
+    assert _plan(index, wanted, min_skip=0) == [(0, [1, 2, 7]), (1, [9, 10]), (2, [17]), (3, [25, 26]), (4, [39])]
+
+
+# ---------------------------------------------------------------- remuxing what DALI decodes
+
+# Files whose pts map cannot place every frame of a cut: open GOPs (leading pictures), MPEG-4 with
+# B-frames (its B-frames count as leading pictures), AVI with B-frames (no presentation times).
+REMUX_REFUSED = {"h264rgb-bframes-opengop.mkv", "mpeg4-bframes.mp4", "mpeg4-bframes.avi"}
+
+
+def decode_all(data: np.ndarray) -> List[np.ndarray]:
+    """Every frame of an in-memory container, sequentially: the reference for where frames landed."""
+    with av.open(io.BytesIO(data.tobytes())) as container:
+        return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+
+
+def assert_remux_exact(path: Path, wanted: List[int], reference: Dict[int, np.ndarray]) -> int:
+    """The remuxed frames at their shifted indices equal the whole file's sequential decode; returns the frame count."""
+    remuxed = remux_segments(path, wanted)
+    assert remuxed is not None and sorted(remuxed.rows) == wanted
+    frames = decode_all(remuxed.data)
+    for i in wanted:
+        assert np.array_equal(frames[remuxed.rows[i]], reference[i]), f"{path.name}: frame {i} moved in the remux"
+    return len(frames)
+
+
+def test_remux_segments_keeps_only_the_clips_gops(variant: Tuple[Path, List[np.ndarray]]) -> None:
+    """Two clips far apart: the container holds only the GOPs from each clip's keyframe to its last
+    frame, and every wanted frame sits at its shifted index, pixel-exact; files whose frames a cut
+    cannot place exactly are refused, and DALI then gets the whole file."""
+    path, expected = variant
+    wanted = [3, 4, 5, 30, 33, 36]
+    if path.name in REMUX_REFUSED:
+        assert remux_segments(path, wanted) is None
+        data, rows = dali_input(path, wanted)
+        assert data.tobytes() == path.read_bytes() and rows == {i: i for i in wanted}
+        return
+    index = stream_index(path)
+    segments = _plan(index, wanted, min_skip=0)
+    assert len(segments) >= 2  # the clips lie in different GOPs
+    needed = sum(frames[-1] - int(index.keyframes[k]) + 1 for k, frames in segments)
+    # with B-frames a segment also holds the reference frame decoded before its last B-frame
+    assert needed <= assert_remux_exact(path, wanted, dict(enumerate(expected))) <= needed + len(segments) < NUM_FRAMES
+
+
+def test_remux_segments_is_exact_on_real_video(real_video: Tuple[Path, int, Dict[int, np.ndarray]]) -> None:
+    """Two late clips of reference frames (one frame in 5, stride 5) cut out of every real file
+    whose pts map allows it (else None: the whole file is decoded)."""
+    path, count, reference = real_video
+    usable = sorted(i for i in reference if i < count and i % 5 == 2)
+    wanted = sorted(set(usable[len(usable) // 2 : len(usable) // 2 + 4] + usable[-4:]))
+    index = stream_index(path)
+    if not index.seekable or index.leading_pictures or index.discarded:
+        assert remux_segments(path, wanted) is None
+        return
+    assert assert_remux_exact(path, wanted, reference) <= count - wanted[0] + max(np.diff(index.keyframes), default=count)
 
 
 def test_frame_timestamps_and_duration_follow_pts(variant: Tuple[Path, List[np.ndarray]]) -> None:
@@ -383,6 +441,45 @@ def test_pyav_seeking_is_exact_on_real_video(real_video: Tuple[Path, int, Dict[i
         frames = decode_frames(path, indices).numpy()
         for got, i in zip(frames, indices):
             assert np.array_equal(got, reference[i]), f"{path}: frame {i} differs (request {indices})"
+
+
+def dali_close(got: np.ndarray, want: np.ndarray) -> bool:
+    error = np.abs(got.astype(np.int16) - want.astype(np.int16))
+    return bool(error.max() <= DALI_TOLERANCE["max"] and error.mean() <= DALI_TOLERANCE["mean"])
+
+
+def test_dali_decodes_a_late_clip_of_a_long_vp9_video(tmp_path: Path) -> None:
+    """A clip near the end of a 240-frame VP9 video (keyframe every 8), through the per-video decoder
+    and the batched pipeline: DALI is given only the GOPs from keyframe 200 on, each cut after the
+    clip's last frame in it, and returns the
+    frames of a full sequential PyAV decode within DALI_TOLERANCE, which rejects both neighbours of
+    every frame (the texture moves one pixel per frame)."""
+    require("dali")
+    from videosce.data.dali_loader import DALIBatchDecoder
+
+    path = write_vp9(tmp_path / "long.webm", 240, 48, 64, seed=5)
+    count, reference = reference_decode(path, keep_all=True)
+    assert count == 240
+    late, early = list(range(205, 236, 3)), [0, 3, 6]
+    late_input, late_rows = dali_input(path, late)
+    # segments from keyframes 200 (200-205), 208 (208-214), 216 (216-223), 224 (224-229), 232 (232-235)
+    assert late_rows == {205: 5, 208: 6, 211: 9, 214: 12, 217: 14, 220: 17, 223: 20, 226: 23, 229: 26, 232: 27, 235: 30}
+    assert len(late_input) < path.stat().st_size / 4
+    early_input, early_rows = dali_input(path, early)
+    assert early_rows == {i: i for i in early}
+
+    def check(frames: np.ndarray, indices: List[int], what: str) -> None:
+        assert len(frames) == len(indices)
+        for got, i in zip(frames, indices):
+            assert dali_close(got, reference[i]), f"{what}: frame {i} beyond {DALI_TOLERANCE}"
+            assert not dali_close(got, reference[i - 1]) and not dali_close(got, reference[i + 1]), f"{what}: frame {i} ambiguous"
+
+    check(as_numpy(decode_frames(path, late[::-1], backend="dali")), late[::-1], "per-video decoder")
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    batched = DALIBatchDecoder(2, device, num_threads=1).decode(
+        [late_input, early_input], [[late_rows[i] for i in late], [early_rows[i] for i in early]])
+    check(as_numpy(batched[0]), late, "batched pipeline")
+    check(as_numpy(batched[1])[1:], early[1:], "batched pipeline")
 
 
 @pytest.mark.skipif(not (SHARED_VIDEOS / "decord" / "corrupted.mp4").is_file(), reason=NO_VIDEOS_REASON)

@@ -450,7 +450,8 @@ def _segment_packets(
     container: av.container.InputContainer, stream: av.video.stream.VideoStream, index: StreamIndex, k: int, last: int,
 ) -> Optional[Tuple[List[av.Packet], List[int]]]:
     """The packets, in decode order, from keyframe `k` until every frame up to `last` is among them,
-    and their frames' presentation indices; None when the seek misses the keyframe or a packet has no known pts."""
+    and their frames' presentation indices; None when the seek misses the keyframe (after retrying
+    with the early target) or a packet has no known pts."""
     start = int(index.keyframes[k])
     container.seek(index.seek_target(k), backward=True, any_frame=False, stream=stream)
     packets: List[av.Packet] = []
@@ -462,6 +463,9 @@ def _segment_packets(
         i = index.position.get(packet.pts, -1) if packet.pts is not None else -1
         if not packets and 0 <= i < start:
             continue  # a seek that landed earlier
+        if not packets and i > start and not index.seek_early:  # MPEG-TS: learnt as _decode_seeking does
+            index.seek_early = True
+            return _segment_packets(container, stream, index, k, last)
         if i < start or (not packets and i != start):
             return None
         packets.append(packet)
