@@ -417,7 +417,8 @@ def remux_segments(path: PathLike, wanted: List[int], container_format: str = "m
         return None
     buffer, rows, count = io.BytesIO(), {}, 0
     try:
-        with _open_video(path) as (container, stream), av.open(buffer, "w", format=container_format) as output:
+        # the container that built the index, when it is still there: every segment seeks
+        with _open_video(path, HANDOFF.take(path)) as (container, stream), av.open(buffer, "w", format=container_format) as output:
             target = output.add_stream_from_template(stream)
             next_pts: Optional[int] = None
             last_dts: Optional[int] = None
