@@ -1,14 +1,15 @@
-"""DALI backend: `fn.decoders.video` fed by two external sources, the file's bytes and OUR frame
+"""DALI backend: `fn.decoders.video` fed by two external sources, the encoded video and OUR frame
 indices, so any sampler (e.g. N random clips per video, all in one request) drives it.
 
 With a CUDA GPU the pipeline runs the "mixed" operator (NVDEC) and returns CUDA tensors;
 without one it runs DALI's CPU operator, which decodes only VP8, VP9 and MJPEG: other codecs
 get a DecodeError naming the CPU backends instead of DALI's "number of input samples: 0".
-DALI's decoder has no keyframe seek: it decodes every frame from the start of what it is given,
-so it is given only the packets the wanted frames need, remuxed in memory without re-encoding
-(`dali_input`: from the keyframe before each clip through its last frame), and the frame
-indices shifted to match. Frames are the right ones, but DALI converts YUV to RGB with its own kernel: on CPU, against
-PyAV, the measured error is max 4 / mean 1.34 on a 720p camera VP9 file and max 6 / mean 1.62
+DALI's CPU decoder has no keyframe seek: it decodes every frame from the start of what it is
+given, so a clip late in a file would cost it every frame before; it is given only the packets the
+wanted frames need, remuxed in memory without re-encoding (`dali_input`: from the keyframe
+before each clip through its last frame), and the frame indices shifted to match. Frames are
+the right ones, but DALI converts YUV to RGB with its own kernel: on CPU, against PyAV, the
+measured error is max 4 / mean 1.34 on a 720p camera VP9 file and max 6 / mean 1.62
 on a synthetic VP9 clip (tests/test_decoders.py: DALI_TOLERANCE). Probing
 uses PyAV's demux index (DALI has no probe API). With device "mixed" the training and feature
 loaders decode in the main process and apply the augmentations to the CUDA clips there
