@@ -397,12 +397,13 @@ class Remuxed(NamedTuple):
     rows: Dict[int, int]  # frame index in the source -> frame index in `data`
 
 
-def remux_segments(path: PathLike, wanted: List[int], container_format: str = "matroska") -> Optional[Remuxed]:
+def remux_segments(path: PathLike, wanted: List[int]) -> Optional[Remuxed]:
     """Copy, without re-encoding, the packets that decode the sorted frames `wanted` into an
-    in-memory container, for a decoder that cannot seek (DALI's decodes every frame from the first
-    one it is given): per segment of `_plan` (a new one wherever a keyframe starts after the last
-    wanted frame) the packets from the keyframe at or before its first frame through its last frame,
-    segments back to back on the source's timeline, shifted to follow one another.
+    in-memory Matroska container (it takes VP8/9, MJPEG, H.264 and HEVC, and the timestamps it is
+    given, in ms), for a decoder that cannot seek (DALI's decodes every frame from the first one
+    it is given): per segment of `_plan`, a new one wherever a keyframe starts after the previous
+    wanted frame so the frames between clips are never decoded, the packets from the keyframe at
+    or before its first frame through its last frame; segments follow one another on one timeline.
 
     None when the pts map cannot vouch for the frames' positions (no unique timestamps, AVI with
     B-frames, open GOPs, edit lists, frames before the first keyframe, a seek that misses its
@@ -418,7 +419,7 @@ def remux_segments(path: PathLike, wanted: List[int], container_format: str = "m
     buffer, rows, count = io.BytesIO(), {}, 0
     try:
         # the container that built the index, when it is still there: every segment seeks
-        with _open_video(path, HANDOFF.take(path)) as (container, stream), av.open(buffer, "w", format=container_format) as output:
+        with _open_video(path, HANDOFF.take(path)) as (container, stream), av.open(buffer, "w", format="matroska") as output:
             target = output.add_stream_from_template(stream)
             next_pts: Optional[int] = None
             last_dts: Optional[int] = None
@@ -442,7 +443,7 @@ def remux_segments(path: PathLike, wanted: List[int], container_format: str = "m
                 order = {position: count + row for row, position in enumerate(sorted(positions))}
                 rows.update((frame, order[frame]) for frame in frames)
                 count += len(positions)
-    except (av.error.FFmpegError, ValueError):
+    except av.error.FFmpegError:
         return None
     return Remuxed(np.frombuffer(buffer.getvalue(), dtype=np.uint8), rows)
 
