@@ -5,9 +5,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
-from videosce.engine.checkpoint import load_checkpoint
+from videosce.engine.checkpoint import load_checkpoint, save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,3 +62,66 @@ def test_reruns_are_bit_identical_with_workers(demo_root, tmp_path):
         assert torch.are_deterministic_algorithms_enabled()
     a, b = (load_checkpoint(tmp_path / name / "checkpoints" / "last.ckpt")["model"] for name in ("a", "b"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+class Interrupted(Exception):
+    """Stands for a SIGKILL right after a checkpoint: the process's state beyond it is lost."""
+
+
+def interrupted_after_save(monkeypatch, at_step: int) -> None:
+    """The trainer's next save of last.ckpt at `at_step` is written, then the run dies."""
+    import videosce.engine.trainer as trainer
+
+    def save_then_die(state, path):
+        saved = save_checkpoint(state, path)
+        if state.get("global_step") == at_step and "optimizer" in state:
+            raise Interrupted
+        return saved
+
+    monkeypatch.setattr(trainer, "save_checkpoint", save_then_die)
+
+
+OPTIONS = {
+    "sce": [],
+    "sce_workers": ["data.num_workers=2"],
+    "mochi": ["method.mochi.num_hard=16", "method.mochi.num_mix=4"],
+    "inter_intra": ["method.inter_intra.rank_weight=1", "method.inter_intra.coherent_weight=1"],
+    "vclr": ["method.vclr.segments=2"],
+}
+
+
+@pytest.mark.parametrize("option", OPTIONS)
+def test_mid_epoch_resume_is_exact(demo_root, tmp_path, monkeypatch, option):
+    """Died mid-epoch 2 (step 8 of 12, saved every 2 steps), then resume=auto: the full state (weights,
+    BN statistics, target, queue, the method's generator), the optimizer and every saved random state
+    equal the uninterrupted run's, bit for bit. Bit-exact because both runs execute the same
+    deterministic CPU kernels on the same data in the same order: any random draw the resume replays
+    differently changes the weights."""
+    from helpers import demo_data, run_tool
+
+    def pretrain(out: Path, *extra: str) -> None:
+        run_tool("pretrain", "--cfg", ROOT / "configs" / "pretrain" / "demo_sce.yaml", f"output_dir={out}", *demo_data(demo_root),
+                 "trainer.batch_size=8", "trainer.max_epochs=2", "method.queue_size=32", "trainer.progress_bar=false",
+                 "trainer.save_every_n_steps=2", "trainer.threads=1", "eval.retrieval_at_end=false", *OPTIONS[option], *extra)
+
+    pretrain(tmp_path / "full")
+    with monkeypatch.context() as patch:
+        interrupted_after_save(patch, at_step=8)
+        with pytest.raises(Interrupted):
+            pretrain(tmp_path / "killed")
+    assert load_checkpoint(tmp_path / "killed" / "checkpoints" / "last.ckpt")["global_step"] == 8
+    pretrain(tmp_path / "killed", "resume=auto")
+    a, b = (load_checkpoint(tmp_path / name / "checkpoints" / "last.ckpt") for name in ("full", "killed"))
+    assert_same_checkpoint(a, b)
+
+
+def assert_same_checkpoint(a: dict, b: dict) -> None:
+    """Equal bit for bit: global step, model state, optimizer state and each rank's saved random states."""
+    assert a["global_step"] == b["global_step"]
+    assert a["model"].keys() == b["model"].keys()
+    differ = [k for k in a["model"] if not torch.equal(a["model"][k], b["model"][k])]
+    assert not differ, f"{len(differ)} tensors differ, e.g. {differ[:5]}"
+    for x, y in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
+        assert all(torch.equal(x[k], y[k]) for k in x)
+    assert a["cpu_rng"].keys() == b["cpu_rng"].keys()
+    assert [k for k in a["cpu_rng"] if not torch.equal(a["cpu_rng"][k], b["cpu_rng"][k])] == []

@@ -31,6 +31,7 @@ from .checkpoint import (
 from .logger import RunLogger
 from .optim import build_optimizer
 from .precision import autocast_dtype, with_runnable_precision
+from .rng import gather_cpu_states, loader_generator, restore_cpu_state
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +100,9 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=trainer_cfg.precision == "16")
         self.best_score = float("-inf")
 
-    def _loader(self, dataset: Dataset, sampler: ResumableSampler) -> DataLoader:
-        return DataLoader(dataset, batch_size=self.tcfg.batch_size, sampler=sampler, drop_last=True, persistent_workers=False, **self.loader_options)
+    def _loader(self, dataset: Dataset, sampler: ResumableSampler, epoch: int) -> DataLoader:
+        return DataLoader(dataset, batch_size=self.tcfg.batch_size, sampler=sampler, drop_last=True, persistent_workers=False,
+                          generator=loader_generator(self.seed, epoch, dist.get_rank()), **self.loader_options)
 
     def _prepare(self, model: nn.Module) -> nn.Module:
         """Move to the device, convert to SyncBN if asked, wrap in DDP when distributed."""
@@ -146,7 +148,7 @@ class Trainer:
             if hasattr(dataset, "set_epoch"):
                 dataset.set_epoch(epoch)
             wrapped.train()
-            batches = iter(self._loader(dataset, sampler))
+            batches = iter(self._loader(dataset, sampler, epoch))
             bar = tqdm(
                 range(step - epoch * steps_per_epoch, steps_per_epoch),
                 desc=f"epoch {epoch + 1}/{tcfg.max_epochs}",
@@ -206,7 +208,7 @@ class Trainer:
                 totals[key] = totals.get(key, 0.0) + value.detach().float() / accumulate
         return totals, data_time
 
-    def _state(self, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int, step: int) -> Dict[str, Any]:
+    def _state(self, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int, step: int, cpu_rng: Dict[str, torch.Tensor]) -> Dict[str, Any]:
         return {
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
@@ -214,7 +216,7 @@ class Trainer:
             "epoch": epoch,
             "global_step": step,
             "best_score": self.best_score,
-            "torch_rng": torch.get_rng_state(),
+            "cpu_rng": cpu_rng,
             "config": self.run_config,
         }
 
@@ -226,13 +228,14 @@ class Trainer:
         weights alone (`export_backbone`): backbone.pt at the last epoch, backbone-epoch-NNNN.pt every
         save_every_n_epochs before it (last K kept), backbone-best-<best_metric>.pt when this epoch's
         `metrics[best_metric]` beats every earlier epoch's."""
+        cpu_rng = gather_cpu_states(self.device)
         if not dist.is_main_process():
             return
         score = (metrics or {}).get(best_metric) if best_metric else None
         improved = score is not None and score > self.best_score
         if improved:
             self.best_score = score
-        save_checkpoint(self._state(model, optimizer, epoch, step), self.checkpoint_dir / LAST)
+        save_checkpoint(self._state(model, optimizer, epoch, step, cpu_rng), self.checkpoint_dir / LAST)
         backbone = getattr(model, "backbone", None)
         if not epoch_end or backbone is None:
             return
@@ -254,6 +257,9 @@ class Trainer:
         optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
         self.best_score = state.get("best_score", float("-inf"))
-        torch.set_rng_state(state["torch_rng"])
+        if "cpu_rng" in state:
+            restore_cpu_state(state["cpu_rng"])
+        else:  # a checkpoint of an earlier videosce: rank 0's torch state only
+            torch.set_rng_state(state["torch_rng"])
         log.info("resumed from %s at epoch %d, step %d", path, state["epoch"], state["global_step"])
         return int(state["global_step"])
