@@ -40,8 +40,8 @@ def test_a_live_output_dir_is_refused_and_a_killed_holder_frees_it(demo_root, tm
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
-    with open(out / LOCK_FILE) as handle:  # not stale: free at once
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with open(out / LOCK_FILE, "r+") as handle:  # not stale: free at once
+        fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def test_disk_full_while_saving_keeps_the_last_good_checkpoint(demo_root, tmp_path, monkeypatch, capsys):

@@ -1,12 +1,15 @@
 """One run per output directory: a job holds an exclusive lock on `<output_dir>/.lock` while it lives.
 
-The lock is `fcntl.flock` on an open file, so the kernel drops it when the process ends in any way
-(exit, exception, SIGKILL, OOM kill): a killed run never leaves a stale lock, and `resume=auto`
-can start at once. The file keeps the holder's pid for the refusal message. flock is advisory and
-local to one machine (on NFS, Linux emulates it with byte-range locks that the server enforces).
+The lock is a POSIX record lock (`fcntl.lockf`), owned by the process: the kernel drops it when the
+process ends in any way (exit, exception, SIGKILL, OOM kill), so a killed run never leaves a stale
+lock and `resume=auto` can start at once. Forked children (DataLoader workers) do not inherit it
+(they would with `flock`, and a dead run's workers would hold it until they noticed). The file keeps
+the holder's pid for the refusal message. The lock is advisory; NFS supports it through its lock
+manager.
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 from pathlib import Path
@@ -31,8 +34,10 @@ def lock_output_dir(output_dir: str | Path) -> None:
         return
     fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno not in (errno.EACCES, errno.EAGAIN):
+            raise
         holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
         os.close(fd)
         raise OutputDirInUse(f"output_dir {directory} is in use by another run (pid {holder}); wait for it to end, stop it, "
