@@ -4,8 +4,8 @@ A run draws random numbers from three places, and resume makes each one exact:
 * the method's generator (MoCHi, the terms' shuffles): saved in the method's state_dict;
 * the data: clips and augmentations are a function of (seed, epoch, video), the sampler's order of
   (seed, epoch), its position mid-epoch of the step (`ResumableSampler.skip`); the DataLoader's
-  worker seeds come from `loader_generator` (seed, epoch, rank) instead of torch's global generator, so building a
-  loader mid-epoch draws nothing from it;
+  worker seeds come from `loader_generator` (seed, epoch, rank) instead of torch's global
+  generator, so building a loader mid-epoch draws nothing from it;
 * the global torch / numpy / Python generators of each rank (dropout, any library draw):
   `gather_cpu_states` captures every rank's, `restore_cpu_state` gives each rank back its own.
 """
