@@ -124,7 +124,7 @@ def test_resume_restores_the_cuda_generator_exactly(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         trainer(cfg(tmp_path / "part", **{"trainer.max_epochs": 4})).fit(NoisyRegressor(), Points(), [stop_after_two_epochs])
-    assert load_checkpoint(tmp_path / "part" / "checkpoints" / "last.ckpt")["cuda_rng"].shape[0] == 1
+    assert load_checkpoint(tmp_path / "part" / "checkpoints" / "last.ckpt")["rng"]["cuda"].shape[0] == 1
     torch.cuda.manual_seed(123)  # a fresh process would start from another CUDA state
     resumed = trainer(cfg(tmp_path / "part", **{"trainer.max_epochs": 4, "resume": "auto"})).fit(NoisyRegressor(), Points())
     for a, b in zip(full.parameters(), resumed.parameters()):

@@ -99,7 +99,7 @@ def test_full_state_once_and_backbone_exports(tmp_path):
     assert final["config"]["trainer"]["max_epochs"] == 5 and isinstance(final["config"], dict)
     assert load_checkpoint(tmp_path / "checkpoints" / "backbone-epoch-0004.pt")["epoch"] == 4
     full = load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
-    assert {"model", "optimizer", "torch_rng"} <= set(full) and "backbone.weight" in full["model"]
+    assert {"model", "optimizer", "rng"} <= set(full) and "backbone.weight" in full["model"]
     save_checkpoint({"x": torch.ones(1)}, tmp_path / "a.ckpt")
     assert not list(tmp_path.glob(".*.tmp")) and load_checkpoint(tmp_path / "a.ckpt")["x"].item() == 1.0
 

@@ -34,12 +34,14 @@ class TrainLoader:
         if videos and dataset.decoder == "dali":
             self.dali = DALIClipLoader(dataset, batch_size, device, prefetch=dali_prefetch, num_threads=dali_threads)
 
-    def epoch(self, sampler: Sampler) -> Iterator[Any]:
+    def epoch(self, sampler: Sampler, generator: Optional[torch.Generator] = None) -> Iterator[Any]:
+        """`generator` seeds the DataLoader's workers (the batched DALI pipeline has none); without
+        it, they draw from torch's global generator."""
         if self.dali is not None:
             return self.dali.epoch(sampler)
         loader = DataLoader(
             self.dataset, batch_size=self.batch_size, sampler=sampler, drop_last=True, persistent_workers=False,
-            num_workers=self.num_workers, pin_memory=self.pin_memory, collate_fn=self.collate,
+            num_workers=self.num_workers, pin_memory=self.pin_memory, collate_fn=self.collate, generator=generator,
         )
         return iter(loader)
 

@@ -24,17 +24,31 @@ FINAL_BACKBONE = "backbone.pt"
 EPOCH_BACKBONE = re.compile(r"backbone-epoch-\d+\.pt")
 
 
+class CheckpointError(UserError):
+    """A checkpoint file that cannot be loaded (truncated, damaged, or holding more than tensors) or written."""
+
+
 def save_checkpoint(state: Dict[str, Any], path: str | Path) -> Path:
+    """Write `state` to a temporary file beside `path`, flush it to the disk, then rename it over
+    `path`: `path` is always a whole checkpoint, the old one or the new one. A failed write (disk
+    full, quota, I/O error) removes the temporary file and raises CheckpointError, one line naming
+    the file, the cause and what to do; `path` keeps the last good checkpoint."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as handle:
+            torch.save(state, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as exc:  # torch.save reports a failed write as RuntimeError
+        tmp.unlink(missing_ok=True)
+        kept = f"the last good one, {path}, is intact" if path.is_file() else "no earlier checkpoint exists"
+        cause = exc.strerror if isinstance(exc, OSError) and exc.strerror else _torch_detail(exc)
+        raise CheckpointError(f"could not write checkpoint {path}: {cause}; {kept}. Free space on that disk "
+                              "(or choose another output_dir) and rerun with resume=auto") from None
     return path
-
-
-class CheckpointError(UserError):
-    """A checkpoint file that cannot be loaded: truncated, damaged, or holding more than tensors."""
 
 
 def load_checkpoint(path: str | Path) -> Dict[str, Any]:

@@ -32,6 +32,7 @@ from .checkpoint import (
 from .logger import RunLogger
 from .optim import build_optimizer
 from .precision import autocast_dtype, with_runnable_precision
+from .rng import gather_rng_states, loader_generator, restore_rng_state
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,7 @@ class Trainer:
             if hasattr(dataset, "set_epoch"):
                 dataset.set_epoch(epoch)
             wrapped.train()
-            batches = loader.epoch(sampler)
+            batches = loader.epoch(sampler, loader_generator(self.seed, epoch, dist.get_rank()))
             bar = tqdm(
                 range(step - epoch * steps_per_epoch, steps_per_epoch),
                 desc=f"epoch {epoch + 1}/{tcfg.max_epochs}",
@@ -208,13 +209,7 @@ class Trainer:
                 totals[key] = totals.get(key, 0.0) + value.detach().float() / accumulate
         return totals, data_time
 
-    def _cuda_rng_states(self) -> Optional[torch.Tensor]:
-        """Every rank's CUDA generator state, (world, n) uint8 in rank order (all ranks call this); None on CPU."""
-        if self.device.type != "cuda":
-            return None
-        return dist.concat_all_gather(torch.cuda.get_rng_state(self.device).to(self.device)[None]).cpu()
-
-    def _state(self, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int, step: int, cuda_rng: Optional[torch.Tensor]) -> Dict[str, Any]:
+    def _state(self, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int, step: int, rng: Dict[str, torch.Tensor]) -> Dict[str, Any]:
         return {
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
@@ -222,8 +217,7 @@ class Trainer:
             "epoch": epoch,
             "global_step": step,
             "best_score": self.best_score,
-            "torch_rng": torch.get_rng_state(),
-            "cuda_rng": cuda_rng,
+            "rng": rng,
             "config": self.run_config,
         }
 
@@ -235,14 +229,14 @@ class Trainer:
         weights alone (`export_backbone`): backbone.pt at the last epoch, backbone-epoch-NNNN.pt every
         save_every_n_epochs before it (last K kept), backbone-best-<best_metric>.pt when this epoch's
         `metrics[best_metric]` beats every earlier epoch's."""
-        cuda_rng = self._cuda_rng_states()
+        rng = gather_rng_states(self.device)
         if not dist.is_main_process():
             return
         score = (metrics or {}).get(best_metric) if best_metric else None
         improved = score is not None and score > self.best_score
         if improved:
             self.best_score = score
-        save_checkpoint(self._state(model, optimizer, epoch, step, cuda_rng), self.checkpoint_dir / LAST)
+        save_checkpoint(self._state(model, optimizer, epoch, step, rng), self.checkpoint_dir / LAST)
         backbone = getattr(model, "backbone", None)
         if not epoch_end or backbone is None:
             return
@@ -264,9 +258,9 @@ class Trainer:
         optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
         self.best_score = state.get("best_score", float("-inf"))
-        torch.set_rng_state(state["torch_rng"])
-        cuda_rng = state.get("cuda_rng")
-        if self.device.type == "cuda" and cuda_rng is not None:  # dropout, random draws on the GPU: this rank's own state
-            torch.cuda.set_rng_state(cuda_rng[dist.get_rank() % len(cuda_rng)], self.device)
+        if "rng" in state:
+            restore_rng_state(state["rng"], self.device)
+        else:  # a checkpoint of an earlier videosce: rank 0's torch state only
+            torch.set_rng_state(state["torch_rng"])
         log.info("resumed from %s at epoch %d, step %d", path, state["epoch"], state["global_step"])
         return int(state["global_step"])

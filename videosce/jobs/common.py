@@ -20,6 +20,7 @@ from videosce.data.builders import BAD_VIDEO_LOG, clip_normalization
 from videosce.data.demo import ensure_demo_dataset
 from videosce.data.transforms import Normalization
 from videosce.engine.checkpoint import load_checkpoint
+from videosce.engine.lock import lock_output_dir
 from videosce.engine.precision import with_runnable_precision as runnable_trainer
 from videosce.eval.features import EvalContext, FeatureCache
 from videosce.eval.metrics import mean_std
@@ -35,10 +36,14 @@ Evaluate = Callable[[VideoBackbone, DictConfig, Normalization, EvalContext], Dic
 
 
 def prepare_run(cfg: DictConfig, config_name: str = "config.yaml") -> Path:
-    """Create `output_dir`, configure logging, seed every RNG, set threads and determinism, save the
+    """Create `output_dir` and (rank 0, which alone writes there) take its lock, refusing a directory
+    that a live run holds (`engine/lock.py`; evaluation jobs too: they write config.yaml and the
+    bad-video log there); configure logging, seed every RNG, set threads and determinism, save the
     resolved config (rank 0)."""
     output_dir = Path(cfg.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    if dist.is_main_process():
+        lock_output_dir(output_dir)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)

@@ -68,6 +68,8 @@ def mochi_negatives(
     num_mix: int,
     num_mix_query: int,
     generator: Optional[torch.Generator] = None,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> torch.Tensor:
     """Hard negative mixing (Kalantidis et al., NeurIPS 2020) -> (B, num_mix + num_mix_query, D).
 
@@ -76,16 +78,19 @@ def mochi_negatives(
     them (beta ~ U(0, 0.5), so the query never dominates). Harder negatives than the queue holds,
     at the cost of a few dot products. Built from detached features: no gradient flows into them.
     The draws come from `generator` (a CPU one; None = torch's global CPU generator), so they do not
-    depend on the device the features live on.
+    depend on the device the features live on. Each rank draws the whole global batch's numbers
+    (world_size * B rows, from a generator seeded alike on every rank) and keeps its own rows: the
+    queries of rank r get what rows rB..rB+B-1 get in one process with the same global batch.
     """
     q = F.normalize(q.detach().float(), dim=1)
     keys = F.normalize(keys.detach().float(), dim=1)
     batch, n = q.shape[0], min(num_hard, keys.shape[0])
     hardest = keys[(q @ keys.t()).topk(n, dim=1).indices]
-    pairs = torch.randint(n, (batch, num_mix, 2), generator=generator)
-    alpha = torch.rand(batch, num_mix, generator=generator)
-    picks = torch.randint(n, (batch, num_mix_query), generator=generator)
-    beta = 0.5 * torch.rand(batch, num_mix_query, generator=generator)
+    rows, total = slice(rank * batch, (rank + 1) * batch), world_size * batch
+    pairs = torch.randint(n, (total, num_mix, 2), generator=generator)[rows]
+    alpha = torch.rand(total, num_mix, generator=generator)[rows]
+    picks = torch.randint(n, (total, num_mix_query), generator=generator)[rows]
+    beta = 0.5 * torch.rand(total, num_mix_query, generator=generator)[rows]
     return mix_negatives(q, hardest, *(x.to(q.device) for x in (pairs, alpha, picks, beta)))
 
 

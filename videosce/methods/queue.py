@@ -18,7 +18,7 @@ from torch import nn
 
 from videosce.losses.negatives import Negatives, mochi_negatives
 from videosce.models.momentum import KeyQueue
-from videosce.utils.dist import concat_all_gather, get_rank
+from videosce.utils.dist import concat_all_gather, get_rank, get_world_size
 
 
 class MochiOptions(NamedTuple):
@@ -51,7 +51,7 @@ class QueueNegatives(nn.Module):
             ages = None if ages is None else torch.cat([ages, ages.new_zeros(batch.shape[0])])
         synthetic = None
         if self.mochi is not None and progress >= self.mochi.start:  # from the queue only; never enqueued
-            synthetic = mochi_negatives(q, queue, self.mochi.num_hard, self.mochi.num_mix, self.mochi.num_mix_query, generator)
+            synthetic = mochi_negatives(q, queue, self.mochi.num_hard, self.mochi.num_mix, self.mochi.num_mix_query, generator, get_rank(), get_world_size())
         return Negatives(keys, ages, own, synthetic)
 
     @torch.no_grad()
