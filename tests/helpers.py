@@ -18,6 +18,19 @@ def run_tool(name, *args):
     module.main([str(a) for a in args])
 
 
+def interrupt_at_epoch_end(n):
+    """An epoch-end check that raises KeyboardInterrupt at the n-th epoch end (a crash before that
+    epoch's checkpoint)."""
+    calls = []
+
+    def check():
+        calls.append(1)
+        if len(calls) == n:
+            raise KeyboardInterrupt
+
+    return check
+
+
 def demo_data(root):
     """Overrides that point a demo config at the small generated dataset of the `demo_root` fixture."""
     return [f"data.video_root={root / 'videos'}", f"data.split_dir={root / 'splits'}", "data.format=ucf101", "data.num_workers=0",

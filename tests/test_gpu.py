@@ -7,6 +7,7 @@ import os
 
 import pytest
 import torch
+from helpers import interrupt_at_epoch_end
 from torch import nn
 from torch.utils.data import Dataset
 
@@ -115,15 +116,8 @@ def test_resume_restores_the_cuda_generator_exactly(tmp_path):
     full = trainer(cfg(tmp_path / "full", **{"trainer.max_epochs": 4})).fit(NoisyRegressor(), Points())
     torch.manual_seed(0)
     torch.cuda.manual_seed(0)
-    calls = []
-
-    def stop_after_two_epochs():
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        trainer(cfg(tmp_path / "part", **{"trainer.max_epochs": 4})).fit(NoisyRegressor(), Points(), [stop_after_two_epochs])
+        trainer(cfg(tmp_path / "part", **{"trainer.max_epochs": 4})).fit(NoisyRegressor(), Points(), [interrupt_at_epoch_end(3)])
     assert load_checkpoint(tmp_path / "part" / "checkpoints" / "last.ckpt")["rng"]["cuda"].shape[0] == 1
     torch.cuda.manual_seed(123)  # a fresh process would start from another CUDA state
     resumed = trainer(cfg(tmp_path / "part", **{"trainer.max_epochs": 4, "resume": "auto"})).fit(NoisyRegressor(), Points())

@@ -1,13 +1,14 @@
 """The engine on a toy problem: schedules, checkpoints, resume continuing the step count."""
 import pytest
 import torch
+from helpers import interrupt_at_epoch_end
 from torch import nn
 from torch.utils.data import Dataset
 
 from videosce.config import config_dict, load_config
 from videosce.engine.checkpoint import load_checkpoint, save_checkpoint
-from videosce.schedules import warmup_cosine
 from videosce.engine.trainer import Trainer
+from videosce.schedules import warmup_cosine
 
 
 class Points(Dataset):
@@ -57,15 +58,8 @@ def test_resume_continues_step_count_and_matches_uninterrupted(tmp_path):
     torch.manual_seed(0)
     full = make_trainer(toy_cfg(tmp_path / "full", **{"trainer.max_epochs": 4})).fit(Regressor(), Points())
     torch.manual_seed(0)
-    epochs_done = []
-
-    def crash_after_two_epochs():
-        epochs_done.append(1)
-        if len(epochs_done) == 3:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        make_trainer(toy_cfg(tmp_path / "part", **{"trainer.max_epochs": 4})).fit(Regressor(), Points(), [crash_after_two_epochs])
+        make_trainer(toy_cfg(tmp_path / "part", **{"trainer.max_epochs": 4})).fit(Regressor(), Points(), [interrupt_at_epoch_end(3)])
     first = load_checkpoint(tmp_path / "part" / "checkpoints" / "last.ckpt")
     assert first["global_step"] == 8 and first["epoch"] == 2  # the third epoch crashed before its save
     resumed_model = Regressor()
@@ -112,18 +106,11 @@ def test_models_without_backbone_keep_only_the_full_state(tmp_path):
 def test_best_backbone_is_named_for_its_metric_and_survives_resume(tmp_path):
     """Monitor values 10, 30 | crash | 20, 25: the best export stays epoch 2's, across the resume."""
     scores = {1: 10.0, 2: 30.0, 3: 20.0, 4: 25.0}
-    epochs_done = []
-
-    def crash_after_two_epochs():
-        epochs_done.append(1)
-        if len(epochs_done) == 3:
-            raise KeyboardInterrupt
-
     def monitor(epoch):
         return {"knn_top1": scores[epoch]}
 
     with pytest.raises(KeyboardInterrupt):
-        make_trainer(toy_cfg(tmp_path, **{"trainer.max_epochs": 4})).fit(WithBackbone(), Points(), [crash_after_two_epochs], monitor, "knn_top1")
+        make_trainer(toy_cfg(tmp_path, **{"trainer.max_epochs": 4})).fit(WithBackbone(), Points(), [interrupt_at_epoch_end(3)], monitor, "knn_top1")
     make_trainer(toy_cfg(tmp_path, **{"trainer.max_epochs": 4, "resume": "auto"})).fit(WithBackbone(), Points(), [], monitor, "knn_top1")
     best = load_checkpoint(tmp_path / "checkpoints" / "backbone-best-knn_top1.pt")
     assert best["epoch"] == 2 and best["knn_top1"] == 30.0

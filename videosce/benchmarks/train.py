@@ -85,7 +85,7 @@ def run_table(videos: Dict[str, Sequence[Path]], output_dir: Path, warmup: int, 
                 cfg = row_config(model, pipeline, output_dir / f"{len(results):02d}", extra)
                 results[model, name, pipeline] = result = measure(cfg, paths, warmup, steps, device)
                 log(f"  {model} | {name} | {pipeline}: {result.clips_per_s:.1f} clips/s, busy {result.busy:.0%}")
-    log(f"\n| model | videos | pipeline | clips/s | GPU busy % | step ms (mean) | data wait ms (mean) |\n|---|---|---|---|---|---|---|")
+    log("\n| model | videos | pipeline | clips/s | GPU busy % | step ms (mean) | data wait ms (mean) |\n|---|---|---|---|---|---|---|")
     for (model, name, pipeline), r in results.items():
         log(f"| {model} | {name} | {pipeline} | {r.clips_per_s:.1f} | {100 * r.busy:.0f} | {1000 * r.step_seconds / r.steps:.0f} "
             f"| {1000 * r.wait_seconds / r.steps:.0f} |")
