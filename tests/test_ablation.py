@@ -42,6 +42,16 @@ def test_config_errors_name_the_key(tmp_path):
         load_ablation_config(ROOT / "configs" / "ablate" / "demo.yaml", ["seeds=[]"])
 
 
+def test_only_selects_variants_in_their_config_order_and_names_unknown_ones():
+    from videosce.jobs.ablate import selected_variants
+
+    demo = ROOT / "configs" / "ablate" / "demo.yaml"
+    assert list(selected_variants(load_ablation_config(demo, ["only=[densecl,sce]"]))) == ["sce", "densecl"]
+    assert len(selected_variants(load_ablation_config(demo))) == len(load_ablation_config(demo).variants)
+    with pytest.raises(ConfigError, match=r"'only'.*\['scfss'\]"):
+        load_ablation_config(demo, ["only=[sce,scfss]"])
+
+
 def test_demo_ablation_config_names_valid_pretrain_overrides():
     """Every variant of the shipped ablation builds a valid pretraining config."""
     from videosce.config import load_config

@@ -249,4 +249,6 @@ def validate_ablation(cfg: DictConfig) -> None:
         ("variants", len(cfg.variants) >= 1, "must name at least one variant"),
         ("seeds", len(cfg.seeds) >= 1, "must give at least one seed"),
         ("variants", ABLATION_RANDOM_ROW not in cfg.variants, f"must not use '{ABLATION_RANDOM_ROW}', the name of the random-init row"),
+        ("only", set(cfg.only) <= set(cfg.variants), f"names variants the config lacks: {sorted(set(cfg.only) - set(cfg.variants))}; "
+                                                     f"choose among {list(cfg.variants)}"),
     ], cfg)

@@ -260,3 +260,4 @@ class AblationConfig:
     random_baseline: bool = True  # also evaluate a randomly initialised backbone per seed
     # name -> pretrain overrides; the first is the reference for the cost ratio (plain SCE)
     variants: Dict[str, List[str]] = field(default_factory=dict)
+    only: List[str] = field(default_factory=list)  # run just these variants (in `variants`' order); empty = all

@@ -58,13 +58,19 @@ def eval_configs(ablation: DictConfig, checkpoint: str, seed: int, directory: Pa
 
 def check_configs(ablation: DictConfig) -> None:
     """Load every config the ablation will run, so a bad variant or override fails before the first run."""
-    for name in ablation.variants:
+    for name in selected_variants(ablation):
         for seed in ablation.seeds:
             try:
                 pretrain_config(ablation, name, seed)
             except ConfigError as exc:
                 raise ConfigError(f"ablation variant '{name}': {exc}") from None
     eval_configs(ablation, "random", ablation.seeds[0], Path(ablation.output_dir))
+
+
+def selected_variants(ablation: DictConfig) -> Dict[str, List[str]]:
+    """Name -> pretrain overrides of the variants this ablation runs (`only`, or all of them)."""
+    variants = dict(OmegaConf.to_container(ablation.variants))
+    return {name: overrides for name, overrides in variants.items() if not ablation.only or name in ablation.only}
 
 
 def evaluate(ablation: DictConfig, checkpoint: str, seed: int, directory: Path) -> Dict[str, float]:
@@ -124,7 +130,7 @@ def run(ablation: DictConfig, progress: Optional[Callable[[str], None]] = print)
     check_configs(ablation)
     output_dir = Path(ablation.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    variants = dict(OmegaConf.to_container(ablation.variants))
+    variants = selected_variants(ablation)
     names = [*variants, RANDOM] if ablation.random_baseline else list(variants)
     results: Dict[str, List[Dict[str, float]]] = {}
     total, done = len(names) * len(ablation.seeds), 0
