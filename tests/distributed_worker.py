@@ -84,6 +84,7 @@ def main(out_dir: str, method: str, global_batch: int, epochs: int, accumulate: 
     rank = dist.get_rank()
     state = {k: v.tolist() for k, v in model.state_dict().items()}
     Path(out_dir, f"rank{rank}.json").write_text(json.dumps({"state": state, "seen": dataset.seen}))
+    dist.close()  # as a job's command does: gloo aborts a process that exits holding its group
 
 
 if __name__ == "__main__":

@@ -68,6 +68,7 @@ def main(out_dir: str) -> None:
     dist.setup("cpu")
     results = {case: run(case) for case in CASES}
     torch.save(results, Path(out_dir, f"rank{dist.get_rank()}.pt"))
+    dist.close()
 
 
 if __name__ == "__main__":

@@ -184,6 +184,60 @@ def test_two_ranks_generate_the_demo_data_once(tmp_path):
     assert (tmp_path / "out" / "checkpoints" / "last.ckpt").is_file()
 
 
+
+def join_a_one_rank_group(*args, **kwargs) -> int:
+    """A job's `run` reduced to what matters here: it joins a process group (as under torchrun)."""
+    import torch.distributed as torch_dist
+
+    torch_dist.init_process_group("gloo", rank=0, world_size=1, store=torch_dist.HashStore())
+    return 0
+
+
+def command_argv(job: str, tmp_path) -> list:
+    if job == "ablate":
+        return ["--cfg", "demo"]
+    folder = job if (ROOT / "configs" / job).is_dir() else "pretrain"
+    config = ROOT / "configs" / folder / ("demo_sce.yaml" if folder == "pretrain" else "demo.yaml")
+    return ["--cfg", str(config), f"output_dir={tmp_path}", "checkpoint=random"]
+
+
+@pytest.mark.parametrize("job", ["pretrain", "finetune", "linear", "retrieval", "check_dataset", "ablate"])
+def test_each_command_closes_its_process_group_when_the_job_succeeds(job, tmp_path, monkeypatch):
+    """A gloo rank that exits holding its group can abort ("terminate called without an active exception")."""
+    import importlib
+
+    import torch.distributed as torch_dist
+
+    module = importlib.import_module(f"videosce.jobs.{job}")
+    monkeypatch.setattr(module, "run", join_a_one_rank_group)
+    try:
+        module.main(command_argv(job, tmp_path))
+    except SystemExit as exit_info:  # check_dataset exits with its report's code
+        assert exit_info.code == 0
+    assert not torch_dist.is_initialized()
+
+
+def test_a_failed_command_leaves_its_group_to_torchrun(tmp_path, monkeypatch, capsys):
+    """After an error another rank may wait in a collective: closing the group could hang, so the command only exits."""
+    import torch.distributed as torch_dist
+
+    from videosce.errors import ConfigError
+    from videosce.jobs import pretrain
+
+    def joins_then_fails(cfg):
+        join_a_one_rank_group()
+        raise ConfigError("bad value")
+
+    monkeypatch.setattr(pretrain, "run", joins_then_fails)
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            pretrain.main(command_argv("pretrain", tmp_path))
+        assert exit_info.value.code == 2 and capsys.readouterr().err == "error: bad value\n"
+        assert torch_dist.is_initialized()
+    finally:
+        torch_dist.destroy_process_group()
+
+
 # ---- commands
 
 

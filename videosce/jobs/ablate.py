@@ -18,9 +18,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from videosce.config import ABLATION_RANDOM_ROW as RANDOM
 from videosce.config import ConfigError, load_ablation_config, load_config
-from videosce.errors import exit_on_user_error
 
-from . import finetune, pretrain, retrieval
+from . import command, finetune, pretrain, retrieval
 
 
 def step_cost_ms(train_csv: Path) -> float:
@@ -161,5 +160,5 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--cfg", required=True, help="ablation YAML, or the name of one in configs/ablate/ (e.g. demo)")
     parser.add_argument("overrides", nargs="*", help="key=value overrides of the ablation config, e.g. seeds=[0]")
     args = parser.parse_args(argv)
-    with exit_on_user_error():
+    with command():
         run(load_ablation_config(args.cfg, args.overrides))

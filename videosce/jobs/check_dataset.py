@@ -12,7 +12,8 @@ from typing import Optional, Sequence
 from omegaconf import DictConfig
 
 from videosce.config import parse_cli
-from videosce.errors import exit_on_user_error
+
+from . import command
 
 JOB = "check_dataset"
 REPORT_FILE = "check_dataset.txt"
@@ -40,6 +41,6 @@ def run(cfg: DictConfig, progress: bool = True) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     cfg = parse_cli(__doc__, argv, job=JOB)
-    with exit_on_user_error():
+    with command():
         code = run(cfg)
     sys.exit(code)

@@ -6,7 +6,8 @@ from typing import Dict, Optional, Sequence
 from omegaconf import DictConfig
 
 from videosce.config import parse_cli
-from videosce.errors import exit_on_user_error
+
+from . import command
 
 JOB = "pretrain"
 
@@ -60,5 +61,5 @@ def run(cfg: DictConfig) -> Optional[Dict[str, float]]:
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     cfg = parse_cli(__doc__, argv, job=JOB)
-    with exit_on_user_error():
+    with command():
         run(cfg)

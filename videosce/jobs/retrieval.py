@@ -11,7 +11,8 @@ from typing import Any, Dict, Optional, Sequence
 from omegaconf import DictConfig
 
 from videosce.config import parse_cli
-from videosce.errors import exit_on_user_error
+
+from . import command
 
 JOB = "retrieval"
 
@@ -28,5 +29,5 @@ def run(cfg: DictConfig) -> Dict[str, Any]:
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     cfg = parse_cli(__doc__, argv, job=JOB)
-    with exit_on_user_error():
+    with command():
         run(cfg)

@@ -85,6 +85,16 @@ def setup(device_name: str) -> torch.device:
     return device
 
 
+def close() -> None:
+    """Leave the process group once a job has finished its work.
+
+    A gloo process that exits still holding its group aborts in C++ ("terminate called without an
+    active exception", exit -6) when the group's threads outlive the interpreter. Only the success
+    path closes it: after an error the other ranks may sit in a collective, and torchrun ends them."""
+    if is_distributed():
+        dist.destroy_process_group()
+
+
 @torch.no_grad()
 def concat_all_gather(tensor: torch.Tensor) -> torch.Tensor:
     """Concatenate `tensor` from every rank along dim 0 (rank order); no gradient flows."""
