@@ -6,6 +6,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -126,6 +127,12 @@ def test_ablation_checks_every_run_config_before_the_first_run(tmp_path, monkeyp
 # ---- process group first, then demo data (rank 0), then the index
 
 
+def demo_config(job: str) -> Path:
+    """The job's demo config (the jobs without a config folder of their own read the pretraining one)."""
+    folder = job if (ROOT / "configs" / job).is_dir() else "pretrain"
+    return ROOT / "configs" / folder / ("demo_sce.yaml" if folder == "pretrain" else "demo.yaml")
+
+
 class Stop(Exception):
     """Raised at the first index read: the order of what came before is all a test needs."""
 
@@ -145,10 +152,8 @@ def test_each_job_joins_the_process_group_before_it_reads_data(job, demo_root, t
         raise Stop
 
     patch_read_index(monkeypatch, read_index)
-    folder = job if (ROOT / "configs" / job).is_dir() else "pretrain"
-    config = ROOT / "configs" / folder / ("demo_sce.yaml" if folder == "pretrain" else "demo.yaml")
     with pytest.raises(Stop):
-        run_tool(job, "--cfg", config, f"output_dir={tmp_path}", "checkpoint=random", *demo_data(demo_root))
+        run_tool(job, "--cfg", demo_config(job), f"output_dir={tmp_path}", "checkpoint=random", *demo_data(demo_root))
     assert order == ["process group", "demo data", "index"]
 
 
@@ -184,7 +189,6 @@ def test_two_ranks_generate_the_demo_data_once(tmp_path):
     assert (tmp_path / "out" / "checkpoints" / "last.ckpt").is_file()
 
 
-
 def join_a_one_rank_group(*args, **kwargs) -> int:
     """A job's `run` reduced to what matters here: it joins a process group (as under torchrun)."""
     import torch.distributed as torch_dist
@@ -196,9 +200,7 @@ def join_a_one_rank_group(*args, **kwargs) -> int:
 def command_argv(job: str, tmp_path) -> list:
     if job == "ablate":
         return ["--cfg", "demo"]
-    folder = job if (ROOT / "configs" / job).is_dir() else "pretrain"
-    config = ROOT / "configs" / folder / ("demo_sce.yaml" if folder == "pretrain" else "demo.yaml")
-    return ["--cfg", str(config), f"output_dir={tmp_path}", "checkpoint=random"]
+    return ["--cfg", str(demo_config(job)), f"output_dir={tmp_path}", "checkpoint=random"]
 
 
 @pytest.mark.parametrize("job", ["pretrain", "finetune", "linear", "retrieval", "check_dataset", "ablate"])
